@@ -96,7 +96,7 @@ class HandModel(nn.Module):
         self.register_buffer("posedirs", posedirs)  # (135, N*3)
         self.parents = ROT_PARENTS
         rest = self.rest_joints()
-        self.register_buffer("frames", anatomical_frames(rest[:16], rest[16:]))
+        self.register_buffer("frames", anatomical_frames(rest[:16], rest[16:], self.side))
         self.register_buffer("limits_deg", joint_limits_deg())
 
     @property

@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from cliphand.hand.skeleton import NUM_ROT_JOINTS, ROT_FINGERS
+from cliphand.hand.skeleton import FINGERS, NUM_ROT_JOINTS, ROT_FINGERS
 
 THUMB_FLEX_TILT_DEG = 45.0
 """The thumb curls across the palm, not straight toward it: its flexion target direction is
@@ -50,18 +50,23 @@ def joint_limits_deg() -> torch.Tensor:
     return limits
 
 
-def anatomical_frames(rest_joints: torch.Tensor, tips: torch.Tensor) -> torch.Tensor:
-    """Anatomical frame of each rotation joint of a right hand.
+def anatomical_frames(rest_joints: torch.Tensor, tips: torch.Tensor, side: str = "right") -> torch.Tensor:
+    """Anatomical frame of each rotation joint.
 
     Args:
         rest_joints: (16, 3) rest-pose rotation joints (MANO order).
         tips: (5, 3) rest-pose fingertips (thumb, index, middle, ring, pinky).
+        side: "right" or "left". A left hand gets the mirror image of the right-hand frames
+            (as axial vectors), so the same angles give mirror-image poses.
 
     Returns:
         (16, 3, 3) rotation matrices whose columns are the flexion, abduction and twist axes.
         The wrist's frame is the hand frame: columns = radial (toward the thumb), distal
         (toward the middle finger) and volar (out of the palm).
     """
+    if side == "left":
+        mirror = torch.diag(torch.tensor([-1.0, 1.0, 1.0], dtype=rest_joints.dtype))
+        return -mirror @ anatomical_frames(rest_joints @ mirror, tips @ mirror)
     wrist = rest_joints[0]
     index_mcp = rest_joints[1 + 3 * ROT_FINGERS.index("index")]
     middle_mcp = rest_joints[1 + 3 * ROT_FINGERS.index("middle")]
@@ -71,7 +76,7 @@ def anatomical_frames(rest_joints: torch.Tensor, tips: torch.Tensor) -> torch.Te
     distal = _unit(distal - (distal @ volar) * volar)
     radial = torch.linalg.cross(distal, volar)
 
-    tip_by_finger = dict(zip(("thumb", "index", "middle", "ring", "pinky"), tips))
+    tip_by_finger = dict(zip(FINGERS, tips, strict=True))
     tilt = math.radians(THUMB_FLEX_TILT_DEG)
     thumb_target = _unit(math.cos(tilt) * volar - math.sin(tilt) * radial)
     frames = torch.empty(NUM_ROT_JOINTS, 3, 3, dtype=rest_joints.dtype)

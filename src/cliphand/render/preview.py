@@ -67,16 +67,20 @@ def mesh_grid(
     faces: np.ndarray,
     titles: Sequence[str],
     out: Path,
-    rotation: np.ndarray | None = None,
+    rotations: Sequence[np.ndarray] | None = None,
     columns: int = 5,
     panel_inches: float = 2.2,
 ) -> Path:
-    """Save a labelled grid of (vertices, joints) pairs sharing one face array to `out` (PNG)."""
+    """Save a labelled grid of (vertices, joints) pairs sharing one face array to `out` (PNG).
+
+    `rotations` gives each panel's model-to-view rotation (default: look down the model's -z).
+    """
+    rotations = rotations if rotations is not None else [np.eye(3)] * len(meshes)
     rows = -(-len(meshes) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(columns * panel_inches, rows * panel_inches), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, (verts, joints), title in zip(axes.flat, meshes, titles, strict=False):
+    for ax, (verts, joints), title, rotation in zip(axes.flat, meshes, titles, rotations, strict=False):
         draw_mesh(ax, verts, faces, rotation, joints)
         ax.set_title(title, fontsize=9)
     fig.tight_layout()

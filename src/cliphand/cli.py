@@ -1,0 +1,121 @@
+"""The `cliphand` command. Thin: parses arguments and calls the packages."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from cliphand import __version__
+
+
+class CliError(Exception):
+    """An error to report to the user as one line."""
+
+
+def _hand_model(args: argparse.Namespace):
+    from cliphand.hand import load_hand_model
+
+    if args.model == "mano":
+        return load_hand_model("mano", path=args.mano_path)
+    return load_hand_model(args.model)
+
+
+def cmd_hand_info(args: argparse.Namespace) -> None:
+    from cliphand.hand.info import hand_info
+
+    info = hand_info(_hand_model(args))
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return
+    width = max(len(k) for k in info)
+    for key, value in info.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}: {v}" for k, v in value.items())
+        elif isinstance(value, list):
+            value = ", ".join(map(str, value))
+        print(f"{key:<{width}}  {value}")
+
+
+def cmd_hand_export(args: argparse.Namespace) -> None:
+    import torch
+
+    from cliphand.hand.gestures import gesture_pose
+    from cliphand.hand.meshio import save_mesh
+
+    model = _hand_model(args)
+    pose = None if args.gesture == "rest" else gesture_pose(model, args.gesture)[None]
+    if pose is None and model.pose_mean.any():
+        pose = -torch.cat([torch.zeros(3), model.pose_mean])[None]  # the flat rest pose
+    with torch.no_grad():
+        verts, _ = model(pose)
+    try:
+        out = save_mesh(args.out, verts[0].numpy(), model.faces.numpy())
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    print(f"wrote {out} ({model.num_vertices} vertices, gesture {args.gesture})")
+
+
+def cmd_hand_show(args: argparse.Namespace) -> None:
+    import torch
+
+    from cliphand.hand.gestures import GESTURES, display_rotation, gesture_pose
+    from cliphand.render.preview import mesh_grid
+
+    model = _hand_model(args)
+    names = GESTURES if args.gesture == "all" else tuple(args.gesture.split(","))
+    poses = torch.stack([gesture_pose(model, n) for n in names])
+    with torch.no_grad():
+        verts, joints = model(poses)
+    hand_frame = model.frames[0].numpy().T  # model frame -> hand frame
+    rotations = [display_rotation(n) @ hand_frame for n in names]
+    meshes = [(v.numpy(), j.numpy()) for v, j in zip(verts, joints, strict=True)]
+    out = mesh_grid(meshes, model.faces.numpy(), names, Path(args.out), rotations, columns=min(5, len(names)))
+    print(f"wrote {out} ({len(names)} gestures, {model.name})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cliphand", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"cliphand {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    hand = commands.add_parser("hand", help="hand models: info, export, show").add_subparsers(
+        dest="hand_command", required=True
+    )
+
+    def with_model(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--model", choices=("openhand", "mano"), default="openhand", help="hand model")
+        p.add_argument("--mano-path", type=Path, help="MANO_RIGHT.pkl or MANO_LEFT.pkl (for --model mano)")
+        return p
+
+    info = with_model(hand.add_parser("info", help="vertex/face/joint counts, coarse mesh, licence"))
+    info.add_argument("--json", action="store_true", help="print one JSON object")
+    info.set_defaults(func=cmd_hand_info)
+
+    export = with_model(hand.add_parser("export", help="write the mesh in a gesture as .obj or .ply"))
+    export.add_argument("--gesture", default="rest", help="a gesture name, or 'rest' (default)")
+    export.add_argument("--out", required=True, type=Path, help="output .obj or .ply")
+    export.set_defaults(func=cmd_hand_export)
+
+    show = with_model(hand.add_parser("show", help="draw gesture templates as a labelled PNG grid"))
+    show.add_argument("--gesture", default="all", help="'all' or comma-separated gesture names")
+    show.add_argument("--out", default=Path("gestures.png"), type=Path, help="output PNG")
+    show.set_defaults(func=cmd_hand_show)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from cliphand.hand.model import HandModelError
+
+    try:
+        args.func(args)
+    except (CliError, HandModelError, FileNotFoundError, PermissionError) as exc:
+        print(f"cliphand: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
