@@ -1,9 +1,11 @@
+import fast_simplification
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 from cliphand.hand import coarse, load_hand_model
 from cliphand.hand.coarse import (
+    CACHE_VERSION,
     CAMERA_TOKEN,
     JOINT_TOKENS,
     NUM_COARSE_VERTICES,
@@ -17,10 +19,12 @@ from cliphand.hand.coarse import (
 )
 
 # Bounds on openhand's rest-mesh upsampling error. Measured with fast_simplification 0.2.0:
-# mean 0.84 mm, max 4.92 mm (at the middle fingertip, where a ~15 mm coarse edge cuts the
-# rounded tip). The bounds leave ~1.6x headroom for library changes and keep the mean far
-# below the ~6 mm vertex error a hand-mesh regressor aims for, so upsampling is not the bottleneck.
-MAX_MEAN_MM, MAX_MAX_MM = 1.5, 8.0
+# mean 0.96 mm, max 6.03 mm (palm and knuckle surface under ~16 mm coarse edges; fingertip
+# vertices 0-3.3 mm). An earlier openhand revision, moved <= 4 mm, gave 0.84 / 4.92 mm: the
+# decimation is sensitive to small edits, hence the headroom. The mean bound stays far below the
+# ~6 mm vertex error a hand-mesh regressor aims for, so upsampling is not the bottleneck; 10 mm
+# is about half a finger's width, so a coarse mesh that drops a fingertip fails.
+MAX_MEAN_MM, MAX_MAX_MM = 1.5, 10.0
 
 
 def icosphere(subdivisions: int = 3, radius: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
@@ -154,10 +158,45 @@ def test_build_errors():
         build_coarse_mesh(rng.normal(size=(900, 3)), np.arange(900).reshape(300, 3))
 
 
+def tube(segments: int = 21, rings: int = 37) -> tuple[np.ndarray, np.ndarray]:
+    """An exactly regular tapered tube open at both ends, (segments * rings, 3) vertices."""
+    angle = np.linspace(0, 2 * np.pi, segments, endpoint=False)
+    y = np.linspace(0.0, 0.18, rings)
+    ring = np.stack([np.cos(angle), np.zeros_like(angle), np.sin(angle)], 1)
+    radius = 0.03 - 0.015 * y / 0.18
+    v = (radius[:, None, None] * ring[None] + y[:, None, None] * np.array([0.0, 1.0, 0.0])).reshape(-1, 3)
+    a = (np.arange(rings - 1)[:, None] * segments + np.arange(segments)).ravel()
+    b = (np.arange(rings - 1)[:, None] * segments + (np.arange(segments) + 1) % segments).ravel()
+    f = np.concatenate([np.stack([a, a + segments, b], 1), np.stack([b, a + segments, b + segments], 1)])
+    return v, f
+
+
+def test_regular_mesh_does_not_stall():
+    # without the jitter every aggressiveness stalls short of 195 vertices on this tube
+    v, f = tube()
+    cm = build_coarse_mesh(v, f)
+    err = cm.upsampling_error_mm(v)
+    assert cm.num_vertices == NUM_COARSE_VERTICES and err["max"] < 5.0, err
+
+
+def test_decimate_skips_vertices_left_without_faces(hand):
+    # On this input (found with fast_simplification 0.2.0) the first N - 195 collapses leave a
+    # never-collapsed vertex in no face, which replay drops: one collapse fewer keeps exactly 195.
+    v, f = hand.v_template.numpy().astype(np.float64), hand.faces.numpy()
+    pts = (v - v.mean(0)) / np.linalg.norm(v.max(0) - v.min(0))
+    pts += np.random.default_rng(3).normal(scale=1e-3, size=pts.shape)
+    _, _, collapses = fast_simplification.simplify(pts, f, target_count=97, agg=7.0, return_collapses=True)
+    k = len(v) - NUM_COARSE_VERTICES
+    if len(coarse._survivors(f, collapses[:k])) != NUM_COARSE_VERTICES - 1:
+        pytest.skip("this fast_simplification version no longer leaves a vertex without faces here")
+    vertex_ids, faces = coarse._decimate(pts, f, NUM_COARSE_VERTICES, 7.0)
+    assert len(vertex_ids) == NUM_COARSE_VERTICES and np.array_equal(np.unique(faces), np.arange(NUM_COARSE_VERTICES))
+
+
 def test_cache_round_trip(hand, hand_coarse, tmp_path, monkeypatch):
     monkeypatch.setenv("CLIPHAND_CACHE", str(tmp_path))
     first = coarse_mesh_for(hand)
-    path = tmp_path / f"coarse_{hand.mesh_hash}.npz"
+    path = tmp_path / f"coarse_v{CACHE_VERSION}_{hand.mesh_hash}.npz"
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp files left behind
     np.testing.assert_array_equal(first.vertex_ids, hand_coarse.vertex_ids)
 
@@ -186,7 +225,7 @@ def test_model_coarse_property(tmp_path, monkeypatch):
     monkeypatch.setenv("CLIPHAND_CACHE", str(tmp_path))
     model = load_hand_model("openhand")
     assert model.coarse.num_vertices == NUM_COARSE_VERTICES
-    assert (tmp_path / f"coarse_{model.mesh_hash}.npz").exists()
+    assert (tmp_path / f"coarse_v{CACHE_VERSION}_{model.mesh_hash}.npz").exists()
 
 
 def _objects(items: list) -> np.ndarray:

@@ -107,11 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from cliphand.hand.model import HandModelError
-
     try:
         args.func(args)
-    except (CliError, HandModelError, FileNotFoundError, PermissionError) as exc:
+    except (CliError, ValueError, OSError) as exc:  # HandModelError is a ValueError
         print(f"cliphand: error: {exc}", file=sys.stderr)
         return 2
     return 0

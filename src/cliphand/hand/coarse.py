@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import shortest_path
+from scipy.spatial.distance import cdist
 
 if TYPE_CHECKING:
     import torch
@@ -37,6 +38,7 @@ NUM_TOKENS = VERTEX_TOKENS.stop  # 217
 PROGRESSIVE_HOPS = (7, 5, 3, 1)  # hop radius of the vertex-vertex mask, first MTED layer to last
 UNREACHABLE = np.iinfo(np.int16).max  # hop distance between disconnected vertices
 
+CACHE_VERSION = 1  # bump when build_coarse_mesh changes, so stale cache files are not reused
 _ARRAYS = ("vertex_ids", "faces", "downsample", "upsample", "adjacency", "hops")
 
 
@@ -90,6 +92,7 @@ class CoarseMesh:
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez_compressed(f, **arrays)
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; a cache may be shared
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -131,6 +134,8 @@ def build_coarse_mesh(vertices: np.ndarray, faces: np.ndarray, n: int = NUM_COAR
 
     Quadric decimation records its edge collapses; replaying the first N - n of them leaves the
     n vertices that were never collapsed away. The coarse mesh uses their original positions.
+    Of the decimator's aggressiveness settings that reach n, the one with the smallest mean
+    upsampling error wins.
     """
     v = np.asarray(vertices, dtype=np.float64)
     f = np.asarray(faces, dtype=np.int64)
@@ -139,35 +144,59 @@ def build_coarse_mesh(vertices: np.ndarray, faces: np.ndarray, n: int = NUM_COAR
     # The decimator's error thresholds are absolute (1e-9 * (pass + 3) ** agg), so fix the scale:
     # at metre scale a hand's quadric errors are tiny and early passes collapse in face order.
     pts = (v - v.mean(0)) / np.linalg.norm(v.max(0) - v.min(0))
-    # Low aggressiveness orders collapses best by error but may stall before n; then try higher.
+    # Exactly regular meshes (a perfect cylinder) stall the decimator or collapse it wrongly on
+    # ties; a deterministic jitter of 1e-6 of the mesh size breaks them.
+    pts = pts + np.random.default_rng(0).normal(scale=1e-6, size=pts.shape)
+    # The decimator moves merged vertices to quadric-optimal points (a median 5 mm on openhand)
+    # but we keep the survivors' original positions, so judge each aggressiveness by the result.
+    candidates, error = [], ""
     for agg in (3.0, 5.0, 7.0):
         try:
             vertex_ids, coarse_faces = _decimate(pts, f, n, agg)
             _check_faces(v[vertex_ids], coarse_faces)
-            return _assemble(v, f, vertex_ids, coarse_faces)
         except ValueError as e:
-            error = e
-    raise ValueError(f"quadric decimation cannot reduce this {len(v)}-vertex mesh to {n} vertices: {error}")
+            error = f"agg={agg}: {e}"
+            continue
+        candidates.append(_assemble(v, f, vertex_ids, coarse_faces))
+    if not candidates:
+        raise ValueError(
+            f"quadric decimation cannot reduce this {len(v)}-vertex mesh to exactly {n} vertices ({error})"
+        )
+    return min(candidates, key=lambda mesh: mesh.upsampling_error_mm(v)["mean"])
 
 
 def _decimate(pts: np.ndarray, f: np.ndarray, n: int, agg: float) -> tuple[np.ndarray, np.ndarray]:
-    """Kept vertex ids (n,) and coarse faces (Fc, 3) indexing them, from the first N - n collapses."""
+    """Kept vertex ids (n,) and coarse faces (Fc, 3) indexing them, from a prefix of the collapses."""
     import fast_simplification
 
-    n_full = len(pts)
     # Any target below the final face count works: the collapse history is the same prefix.
     _, _, collapses = fast_simplification.simplify(pts, f, target_count=n // 2, agg=agg, return_collapses=True)
-    k = n_full - n
-    if len(collapses) < k:
-        raise ValueError(f"decimation stalled at {n_full - len(collapses)} vertices (agg={agg})")
-    collapses = np.asarray(collapses[:k], dtype=np.int64)
-    # Each collapse [i0, i1] merges i1 into i0, so the survivors are the never-merged vertices;
-    # replay numbers them in increasing order of their original index.
-    vertex_ids = np.setdiff1d(np.arange(n_full), collapses[:, 1])
-    dec_pts, dec_faces, mapping = fast_simplification.replay_simplification(pts.astype(np.float32), f, collapses)
-    if len(vertex_ids) != n or len(dec_pts) != n or not np.array_equal(mapping[vertex_ids], np.arange(n)):
-        raise ValueError(f"decimation left {len(dec_pts)} connected vertices instead of {n} (agg={agg})")
+    collapses = np.asarray(collapses, dtype=np.int64)
+    # Replaying k collapses keeps N - k vertices, or fewer when a never-collapsed vertex lost all
+    # its faces (replay drops it): take the longest prefix that keeps at least n.
+    for k in range(min(len(collapses), len(pts) - n), -1, -1):
+        vertex_ids = _survivors(f, collapses[:k])
+        if len(vertex_ids) >= n:
+            break
+    if len(vertex_ids) != n:
+        raise ValueError(f"decimation cannot stop at {n} vertices: {len(vertex_ids)} after {k} collapses")
+    dec_pts, dec_faces, mapping = fast_simplification.replay_simplification(pts.astype(np.float32), f, collapses[:k])
+    # replay numbers the survivors in increasing order of their original index
+    if len(dec_pts) != n or not np.array_equal(mapping[vertex_ids], np.arange(n)):
+        raise ValueError(f"replayed decimation kept {len(dec_pts)} vertices, not the expected {n}")
     return vertex_ids, np.asarray(dec_faces, dtype=np.int64)
+
+
+def _survivors(f: np.ndarray, collapses: np.ndarray) -> np.ndarray:
+    """Sorted ids of the vertices still in a non-degenerate face after the collapses (K, 2)."""
+    # collapse [i0, i1] merges i1 into i0 (i1 is never used again): follow merge chains to the end
+    parent = np.arange(int(f.max()) + 1)
+    parent[collapses[:, 1]] = collapses[:, 0]
+    while not np.array_equal(parent[parent], parent):
+        parent = parent[parent]
+    g = parent[f]
+    alive = (g[:, 0] != g[:, 1]) & (g[:, 1] != g[:, 2]) & (g[:, 2] != g[:, 0])
+    return np.unique(g[alive])
 
 
 def load_metro_downsampling(path: str | os.PathLike, n_full: int = 778) -> CoarseMesh:
@@ -194,26 +223,26 @@ def load_metro_downsampling(path: str | os.PathLike, n_full: int = 778) -> Coars
         if got != want:
             raise ValueError(f"{path}: {name} has shape {got}, expected {want} for a {n_full}-vertex mesh")
     vertex_ids = np.asarray(down.toarray().argmax(1), dtype=np.int64)
-    adjacency = a_coarse.toarray() != 0
+    adjacency = _symmetric(a_coarse.toarray() != 0)
     mesh = CoarseMesh(
         vertex_ids=vertex_ids,
         faces=np.asarray(faces, dtype=np.int64).reshape(-1, 3),
         downsample=_selection(vertex_ids, n_full),
         upsample=up.toarray().astype(np.float32),
-        adjacency=_symmetric(adjacency),
+        adjacency=adjacency,
         full_adjacency=sp.csr_matrix(_symmetric(a_full != 0)),
-        hops=_hops(_symmetric(adjacency)),
+        hops=_hops(adjacency),
     )
     mesh.check()
     return mesh
 
 
 def coarse_mesh_for(model: HandModel) -> CoarseMesh:
-    """The coarse mesh of a hand model, cached as $CLIPHAND_CACHE/coarse_<mesh_hash>.npz.
+    """The coarse mesh of a hand model, cached as $CLIPHAND_CACHE/coarse_v<version>_<mesh_hash>.npz.
 
     The cache directory defaults to ~/.cache/cliphand; an unreadable cache file is rebuilt.
     """
-    path = cache_dir() / f"coarse_{model.mesh_hash}.npz"
+    path = cache_dir() / f"coarse_v{CACHE_VERSION}_{model.mesh_hash}.npz"
     n_full = model.v_template.shape[0]
     if path.exists():
         try:
@@ -284,7 +313,7 @@ def _edges(faces: np.ndarray, n: int) -> sp.csr_matrix:
     return _symmetric(adj)
 
 
-def _symmetric(adj):
+def _symmetric(adj: np.ndarray | sp.spmatrix) -> np.ndarray | sp.csr_matrix:
     """Symmetrise a bool adjacency (dense or sparse) and drop its diagonal."""
     adj = (adj + adj.T).astype(bool)
     if sp.issparse(adj):
@@ -307,24 +336,28 @@ def _barycentric_upsample(v: np.ndarray, vertex_ids: np.ndarray, faces: np.ndarr
     Kept vertices get their own one-hot row, so upsampling reproduces them exactly.
     """
     tri = v[vertex_ids][faces]  # (Fc, 3, 3)
+    centre = tri.mean(1)
+    radius = np.linalg.norm(tri - centre[:, None], axis=2).max(1)
+    # Only faces whose bounding sphere comes closer than the nearest coarse vertex can be nearest.
+    bound = cdist(v, v[vertex_ids]).min(1)
+    point, face = np.nonzero(cdist(v, centre) - radius <= bound[:, None] + 1e-9)
+    bary = _closest_barycentric(v[point], tri[face])  # (K, 3) for K (point, face) pairs
+    dist = np.linalg.norm(np.einsum("kj,kjc->kc", bary, tri[face]) - v[point], axis=1)
+    order = np.lexsort((dist, point))  # by point, then distance: the first of each point wins
+    best = order[np.r_[True, np.diff(point[order]) != 0]]
     up = np.zeros((len(v), len(vertex_ids)), dtype=np.float32)
-    for start in range(0, len(v), 256):  # chunks bound the (points, faces, 3) temporaries
-        p = v[start : start + 256]
-        bary = _closest_barycentric(p, tri)  # (P, Fc, 3)
-        closest = np.einsum("pfk,fkc->pfc", bary, tri)
-        best = np.linalg.norm(closest - p[:, None], axis=2).argmin(1)  # (P,)
-        rows = np.arange(start, start + len(p))
-        np.add.at(up, (rows[:, None], faces[best]), bary[np.arange(len(p)), best])
+    np.add.at(up, (point[best, None], faces[face[best]]), bary[best])
     up[vertex_ids] = 0.0
     up[vertex_ids, np.arange(len(vertex_ids))] = 1.0
     return up
 
 
 def _closest_barycentric(p: np.ndarray, tri: np.ndarray) -> np.ndarray:
-    """Barycentric coordinates (P, F, 3) of the closest point on each triangle (F, 3, 3) to each
-    point (P, 3); Ericson, Real-Time Collision Detection 5.1.5, vectorised over the Voronoi regions."""
-    a, b, c = (tri[None, :, i] for i in range(3))  # (1, F, 3)
-    p = p[:, None]  # (P, 1, 3)
+    """Barycentric coordinates (K, 3) of the point on triangle tri[k] (K, 3, 3) closest to p[k] (K, 3).
+
+    Ericson, Real-Time Collision Detection 5.1.5, vectorised over its Voronoi regions.
+    """
+    a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
     ab, ac = b - a, c - a
     d1, d2 = _dot(ab, p - a), _dot(ac, p - a)
     d3, d4 = _dot(ab, p - b), _dot(ac, p - b)
@@ -347,7 +380,7 @@ def _closest_barycentric(p: np.ndarray, tri: np.ndarray) -> np.ndarray:
     ]
     out = np.stack([1 - v_in - w_in, v_in, w_in], axis=-1)
     for cond, weights in reversed(regions):
-        out = np.where(cond[..., None], np.stack(weights, axis=-1), out)
+        out = np.where(cond[:, None], np.stack(weights, axis=-1), out)
     return out
 
 

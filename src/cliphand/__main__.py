@@ -1,0 +1,5 @@
+import sys
+
+from cliphand.cli import main
+
+sys.exit(main())
