@@ -3,6 +3,7 @@ import sys
 
 import numpy as np
 import pytest
+import scipy.sparse
 import torch
 from fake_mano import reference_mano, write_fake_mano
 
@@ -103,3 +104,25 @@ def test_cli_reports_bad_mano_path_in_one_line(tmp_path, capsys):
     assert main(["hand", "info", "--model", "mano", "--mano-path", str(tmp_path / "nope.pkl")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "MANO file not found" in err
+
+
+def test_metro_downsampling_file_replaces_the_built_coarse_mesh(mano_file, tmp_path):
+    path, arrays = mano_file
+    built = load_hand_model("mano", path=path).coarse  # quadric decimation of the fake mesh
+    # A METRO-style file whose kept vertices differ from ours: take every 4th vertex.
+    keep = np.arange(0, 780, 4)[:195]
+    down = scipy.sparse.csc_matrix((np.ones(195), (np.arange(195), keep)), shape=(195, 778))
+    up = scipy.sparse.csc_matrix(down.T)
+    coarse_adjacency = scipy.sparse.csc_matrix(built.adjacency.astype(float))
+    levels = {"A": [built.full_adjacency.astype(float), coarse_adjacency], "D": [down], "U": [up]}
+    metro = tmp_path / "mano_downsampling.npz"
+    np.savez(metro, **{k: _object_array(v) for k, v in levels.items()})
+    model = load_hand_model("mano", path=path, coarse_path=metro)
+    assert model.coarse.vertex_ids.tolist() == keep.tolist()
+    assert main(["hand", "info", "--model", "mano", "--mano-path", str(path), "--coarse-path", str(metro)]) == 0
+
+
+def _object_array(items: list) -> np.ndarray:
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out

@@ -18,7 +18,7 @@ def _hand_model(args: argparse.Namespace):
     from cliphand.hand import load_hand_model
 
     if args.model == "mano":
-        return load_hand_model("mano", path=args.mano_path)
+        return load_hand_model("mano", path=args.mano_path, coarse_path=args.coarse_path)
     return load_hand_model(args.model)
 
 
@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     def with_model(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument("--model", choices=("openhand", "mano"), default="openhand", help="hand model")
         p.add_argument("--mano-path", type=Path, help="MANO_RIGHT.pkl or MANO_LEFT.pkl (for --model mano)")
+        p.add_argument("--coarse-path", type=Path, help="METRO's mano_downsampling.npz (for --model mano)")
         return p
 
     info = with_model(hand.add_parser("info", help="vertex/face/joint counts, coarse mesh, licence"))

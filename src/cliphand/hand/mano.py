@@ -109,12 +109,15 @@ def load_mano(
     pca_components: int | None = None,
     flat_hand_mean: bool = False,
     tip_vertex_ids: tuple[int, ...] = FREIHAND_TIP_IDS,
+    coarse_path: str | Path | None = None,
 ) -> HandModel:
     """MANO as a HandModel. `flat_hand_mean=False` (MANO's and FreiHAND's convention) adds the
-    mean finger pose to the given pose; `pca_components=K` takes 3 + K pose values."""
+    mean finger pose to the given pose; `pca_components=K` takes 3 + K pose values;
+    `coarse_path` is an optional METRO/FastMETRO mano_downsampling.npz for the coarse mesh."""
     if path is None:
         raise HandModelError("the MANO model needs its file: pass path=... (--mano-path on the command line)")
-    return HandModel(mano_data(path, tip_vertex_ids), pca_components=pca_components, flat_hand_mean=flat_hand_mean)
+    data = mano_data(path, tip_vertex_ids)
+    return HandModel(data, pca_components=pca_components, flat_hand_mean=flat_hand_mean, coarse_path=coarse_path)
 
 
 def freihand_params(mano: torch.Tensor, K: torch.Tensor, model: HandModel) -> tuple[torch.Tensor, ...]:

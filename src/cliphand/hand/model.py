@@ -59,7 +59,8 @@ class HandModel(nn.Module):
     `pca_components=K`, (B, 3 + K) global rotation + finger PCA coefficients. With
     `flat_hand_mean=False` the model's mean finger pose is added to the finger rotations (the
     MANO convention that FreiHAND's annotations use). Joints come out in FreiHAND order;
-    everything is in metres.
+    everything is in metres. `coarse_path` names a METRO/FastMETRO mano_downsampling.npz to use
+    as the coarse mesh instead of building one.
     """
 
     def __init__(
@@ -68,9 +69,11 @@ class HandModel(nn.Module):
         pca_components: int | None = None,
         flat_hand_mean: bool = True,
         clamp_to_limits: bool = False,
+        coarse_path: str | None = None,
     ) -> None:
         super().__init__()
         self.name = data.name
+        self.coarse_path = coarse_path
         self.license = data.license
         self.side = data.side
         self.shape_names = data.shape_names
@@ -126,9 +129,12 @@ class HandModel(nn.Module):
 
     @cached_property
     def coarse(self) -> CoarseMesh:
-        """The 195-vertex coarse mesh with its up/downsampling and hop masks (cached on disk)."""
-        from cliphand.hand.coarse import coarse_mesh_for
+        """The 195-vertex coarse mesh with its up/downsampling and hop masks: read from
+        `coarse_path` (METRO's mano_downsampling.npz) when given, else built and cached on disk."""
+        from cliphand.hand.coarse import coarse_mesh_for, load_metro_downsampling
 
+        if self.coarse_path is not None:
+            return load_metro_downsampling(self.coarse_path, n_full=self.num_vertices)
         return coarse_mesh_for(self)
 
     def rest_joints(self, shape: torch.Tensor | None = None) -> torch.Tensor:
