@@ -154,3 +154,26 @@ def test_bad_inputs_raise_clear_errors(hand, kwargs):
 def test_unknown_model_name():
     with pytest.raises(HandModelError, match="unknown hand model 'smpl'"):
         load_hand_model("smpl")
+
+
+def test_left_hand_frames_mirror_the_right_hand(hand):
+    from dataclasses import replace
+
+    from cliphand.hand.model import HandModel
+    from cliphand.hand.openhand import openhand_data
+
+    data = openhand_data()
+    mirror = np.array([-1.0, 1.0, 1.0], dtype=np.float32)
+    left = HandModel(
+        replace(
+            data,
+            v_template=data.v_template * mirror,
+            shapedirs=data.shapedirs * mirror[None, :, None],
+            faces=data.faces[:, ::-1].copy(),
+            side="left",
+        )
+    )
+    for gesture in ("ok", "call", "peace_inverted"):
+        _, right_joints = hand(gesture_pose(hand, gesture)[None])
+        _, left_joints = left(gesture_pose(left, gesture)[None])
+        torch.testing.assert_close(left_joints, right_joints * torch.from_numpy(mirror), atol=1e-5, rtol=0)

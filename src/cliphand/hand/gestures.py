@@ -96,10 +96,10 @@ def gesture_pose(model: HandModel, name: str) -> torch.Tensor:
     For a model with a mean pose (MANO, flat_hand_mean=False) the mean is subtracted, so
     passing the result to `model` gives the gesture itself.
     """
-    full = angles_to_axis_angle(gesture_angles(name).to(model.frames), model.frames).reshape(48)
-    full[3:] -= model.pose_mean
     if model.num_pca is not None:
         raise HandModelError("gesture poses are axis-angle; load the model without pca_components")
+    full = angles_to_axis_angle(gesture_angles(name).to(model.frames), model.frames).reshape(48)
+    full[3:] -= model.pose_mean
     return full
 
 
