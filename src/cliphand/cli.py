@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
+    except BrokenPipeError:  # output piped into `head` and closed early: not an error
+        return 0
     except (CliError, ValueError, OSError) as exc:  # HandModelError is a ValueError
         print(f"cliphand: error: {exc}", file=sys.stderr)
         return 2
