@@ -75,6 +75,28 @@ def cmd_hand_show(args: argparse.Namespace) -> None:
     print(f"wrote {out} ({len(names)} gestures, {model.name})")
 
 
+def cmd_evaluate_predictions(args: argparse.Namespace) -> None:
+    from cliphand.eval.evaluate import evaluate_prediction_files, write_scores
+    from cliphand.eval.report import format_scores
+
+    scores = evaluate_prediction_files(args.dataset, args.gt, args.pred, args.unaligned_fscore)
+    out, plot = write_scores(scores, args.out)
+    print(format_scores(scores))
+    print(f"wrote {out} and {plot}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from cliphand.eval.report import comparison_table
+
+    missing = [p for p in args.scores if not p.is_file()]
+    if missing:
+        raise CliError(f"scores file not found: {missing[0]}")
+    table = comparison_table(args.scores)
+    if args.out:
+        args.out.write_text(table + "\n")
+    print(table)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cliphand", description=__doc__)
     parser.add_argument("--version", action="version", version=f"cliphand {__version__}")
@@ -103,6 +125,21 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--gesture", default="all", help="'all' or comma-separated gesture names")
     show.add_argument("--out", default=Path("gestures.png"), type=Path, help="output PNG")
     show.set_defaults(func=cmd_hand_show)
+
+    evaluate = commands.add_parser("evaluate-predictions", help="score a prediction file with the official protocol")
+    evaluate.add_argument("--dataset", choices=("freihand", "rhd", "dexter-object"), default="freihand")
+    evaluate.add_argument("--gt", required=True, type=Path, help="FreiHAND folder, or RHD / Dexter+Object gt JSON")
+    evaluate.add_argument("--pred", required=True, type=Path, help="pred.json")
+    evaluate.add_argument("--out", default=Path("scores.json"), type=Path, help="scores.json (PCK plot beside it)")
+    evaluate.add_argument(
+        "--unaligned-fscore", action="store_true", help="also F-scores without Procrustes (FreiHAND; ~2x slower)"
+    )
+    evaluate.set_defaults(func=cmd_evaluate_predictions)
+
+    report = commands.add_parser("report", help="scores.json files as a Markdown table (paper Table 3/4 columns)")
+    report.add_argument("scores", nargs="+", type=Path, help="scores.json files")
+    report.add_argument("--out", type=Path, help="also write the table to this file")
+    report.set_defaults(func=cmd_report)
     return parser
 
 
