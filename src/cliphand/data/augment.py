@@ -1,0 +1,129 @@
+"""Training augmentation: geometry (sampled here, applied by geometry.py), colour, blur,
+noise, and FreiHAND-style background replacement through the hand mask."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from cliphand.data.prompts import COLORS, nearest_color
+
+
+@dataclass
+class AugmentConfig:
+    """Ranges of the random training augmentation (all off with `AugmentConfig.none()`)."""
+
+    rotation_deg: float = 30.0  # uniform in +-rotation_deg about the optical axis
+    scale: tuple[float, float] = (0.9, 1.1)  # zoom factor of the crop
+    shift: float = 0.05  # crop centre jitter, fraction of the crop side
+    brightness: float = 0.3
+    contrast: float = 0.3
+    saturation: float = 0.3
+    blur_prob: float = 0.2
+    blur_sigma: float = 1.5
+    noise_std: float = 4.0  # max std of Gaussian pixel noise, in 0-255 units
+    background_prob: float = 0.5  # chance to replace the background where a mask allows
+    backgrounds: str = "colors"  # "colors", "textures", "mixed", or a folder of images
+
+    @classmethod
+    def none(cls) -> AugmentConfig:
+        return cls(0.0, (1.0, 1.0), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def sample_geometry(rng: np.random.Generator, cfg: AugmentConfig) -> tuple[float, float, np.ndarray]:
+    """Random (rotation in radians, zoom factor, centre shift as a fraction of the side (2,))."""
+    theta = np.radians(rng.uniform(-cfg.rotation_deg, cfg.rotation_deg))
+    zoom = rng.uniform(*cfg.scale)
+    shift = rng.uniform(-cfg.shift, cfg.shift, size=2)
+    return float(theta), float(zoom), shift
+
+
+def color_jitter(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """Random brightness, contrast and saturation of an (H, W, 3) uint8 image."""
+    x = image.astype(np.float32)
+    x = x * rng.uniform(1 - cfg.brightness, 1 + cfg.brightness)
+    mean = x.mean()
+    x = (x - mean) * rng.uniform(1 - cfg.contrast, 1 + cfg.contrast) + mean
+    gray = x.mean(-1, keepdims=True)
+    x = (x - gray) * rng.uniform(1 - cfg.saturation, 1 + cfg.saturation) + gray
+    return np.clip(x, 0, 255).astype(np.uint8)
+
+
+def blur_and_noise(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    if cfg.blur_prob > 0 and rng.random() < cfg.blur_prob:
+        radius = rng.uniform(0.3, cfg.blur_sigma)
+        image = np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(radius)))
+    if cfg.noise_std > 0:
+        noise = rng.normal(0, rng.uniform(0, cfg.noise_std), size=image.shape)
+        image = np.clip(image.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+    return image
+
+
+def background_image(size: int, rng: np.random.Generator, kind: str) -> tuple[np.ndarray, str]:
+    """A (size, size, 3) background and its Table 1 colour word.
+
+    kind: "colors" (a solid Table 1 colour), "textures" (gradients, stripes, checks or blotches
+    in Table 1 colours, named by their mean colour), "mixed" (either), or a folder of images.
+    """
+    if kind == "mixed":
+        kind = "colors" if rng.random() < 0.5 else "textures"
+    if kind == "colors":
+        name = str(rng.choice(list(COLORS)))
+        return np.full((size, size, 3), COLORS[name], np.uint8), name
+    if kind == "textures":
+        texture = _texture(size, rng)
+        return texture, nearest_color(texture.reshape(-1, 3).mean(0))
+    return _folder_image(Path(kind), size, rng)
+
+
+def replace_background(
+    image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, kind: str
+) -> tuple[np.ndarray, str]:
+    """Composite the hand (mask > 127) over a new background; returns image and colour word."""
+    background, name = background_image(image.shape[0], rng, kind)
+    if background.shape[:2] != image.shape[:2]:
+        background = np.asarray(Image.fromarray(background).resize(image.shape[1::-1]))
+    alpha = (mask.astype(np.float32) / 255.0)[..., None]
+    out = image.astype(np.float32) * alpha + background.astype(np.float32) * (1 - alpha)
+    return out.astype(np.uint8), name
+
+
+def _texture(size: int, rng: np.random.Generator) -> np.ndarray:
+    a, b = (np.array(COLORS[str(n)], np.float32) for n in rng.choice(list(COLORS), size=2, replace=False))
+    y, x = np.mgrid[0:size, 0:size] / size
+    angle = rng.uniform(0, np.pi)
+    along = x * np.cos(angle) + y * np.sin(angle)
+    pattern = rng.integers(4)
+    if pattern == 0:  # gradient
+        t = along
+    elif pattern == 1:  # stripes
+        t = (np.sin(along * rng.uniform(8, 40)) > 0).astype(np.float32)
+    elif pattern == 2:  # checks
+        cells = rng.integers(3, 12)
+        t = ((np.floor(x * cells) + np.floor(y * cells)) % 2).astype(np.float32)
+    else:  # smooth blotches: upsampled random grid
+        coarse = rng.random((rng.integers(3, 8),) * 2).astype(np.float32)
+        t = np.asarray(Image.fromarray((coarse * 255).astype(np.uint8)).resize((size, size), Image.Resampling.BICUBIC))
+        t = t.astype(np.float32) / 255.0
+    return (a * (1 - t[..., None]) + b * t[..., None]).clip(0, 255).astype(np.uint8)
+
+
+_FOLDER_CACHE: dict[Path, list[Path]] = {}
+
+
+def _folder_image(folder: Path, size: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    if folder not in _FOLDER_CACHE:
+        files = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
+        if not files:
+            raise FileNotFoundError(f"no background images (.jpg/.png) in {folder}")
+        _FOLDER_CACHE[folder] = files
+    path = _FOLDER_CACHE[folder][rng.integers(len(_FOLDER_CACHE[folder]))]
+    with Image.open(path) as img:
+        img = img.convert("RGB")
+        side = min(img.size)
+        left, top = rng.integers(img.size[0] - side + 1), rng.integers(img.size[1] - side + 1)
+        patch = np.asarray(img.crop((left, top, left + side, top + side)).resize((size, size)))
+    return patch, nearest_color(patch.reshape(-1, 3).mean(0))

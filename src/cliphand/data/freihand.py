@@ -1,0 +1,81 @@
+"""FreiHAND v2 in its official layout.
+
+    training_{xyz,K,verts,scale,mano}.json   32,560 annotations
+    training/rgb/%08d.jpg                    4 versions x 32,560 images; image i uses annotation i % 32,560
+    training/mask/%08d.jpg                   one hand mask per annotation
+    evaluation_{K,scale,xyz,verts,mano}.json and evaluation/rgb/%08d.jpg
+
+The four training versions are the green-screen originals followed by three composites with
+other backgrounds; only the first has a known background ("green").
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from cliphand.data.dataset import DataError, Record
+
+VERSIONS = ("green-screen", "hom", "sample", "auto")
+
+
+def load_json(path: Path) -> list:
+    try:
+        with path.open() as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise DataError(f"missing annotation file: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"corrupt annotation file: {path} ({exc})") from None
+
+
+def annotations(root: Path, split: str, vertices: bool = True) -> dict[str, np.ndarray]:
+    """The split's K (N, 3, 3), xyz (N, 21, 3) and, if asked and present, verts (N, 778, 3)."""
+    out = {
+        "K": np.asarray(load_json(root / f"{split}_K.json"), np.float64),
+        "xyz": np.asarray(load_json(root / f"{split}_xyz.json"), np.float64),
+    }
+    if vertices and (root / f"{split}_verts.json").exists():
+        out["verts"] = np.asarray(load_json(root / f"{split}_verts.json"), np.float64)
+    n = len(out["K"])
+    for key, value in out.items():
+        expected = {"K": (3, 3), "xyz": (21, 3), "verts": (778, 3)}[key]
+        if value.ndim != 3 or value.shape[1:] != expected:
+            raise DataError(
+                f"{root / f'{split}_{key}.json'}: entries have shape {value.shape[1:]}, expected {expected}"
+            )
+        if len(value) != n:
+            raise DataError(f"{root}: {split}_K.json has {n} entries but {split}_{key}.json has {len(value)}")
+    return out
+
+
+def records(
+    root: str | Path, split: str = "training", versions: tuple[int, ...] = (0, 1, 2, 3), vertices: bool = True
+) -> list[Record]:
+    """One Record per image: annotation a in version v is image v * N + a (training)."""
+    root = Path(root)
+    if split not in ("training", "evaluation"):
+        raise DataError(f"FreiHAND split must be 'training' or 'evaluation', got {split!r}")
+    ann = annotations(root, split, vertices)
+    n = len(ann["K"])
+    versions = versions if split == "training" else (0,)
+    out = []
+    for v in versions:
+        for a in range(n):
+            image_id = v * n + a
+            out.append(
+                Record(
+                    image_path=root / split / "rgb" / f"{image_id:08d}.jpg",
+                    K=ann["K"][a],
+                    joints_3d=ann["xyz"][a],
+                    visible=np.ones(21, bool),
+                    vertices=ann["verts"][a] if "verts" in ann else None,
+                    mask_path=root / split / "mask" / f"{a:08d}.jpg" if split == "training" else None,
+                    background="green" if (split == "training" and v == 0) else None,
+                    full_image_box=True,
+                    source=f"freihand/{split}/rgb/{image_id:08d}.jpg",
+                )
+            )
+    return out
