@@ -97,6 +97,41 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(table)
 
 
+def cmd_data_check(args: argparse.Namespace) -> int:
+    from cliphand.data.check import check_dataset
+
+    report = check_dataset(args.dataset, args.root, decode=None if args.full else args.decode, progress=not args.json)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"{report['dataset']} at {report['root']}: {report['num_samples']} samples")
+        for split, count in report["splits"].items():
+            print(f"  {split}: {count}")
+        if report.get("reprojection_error_px"):
+            err = report["reprojection_error_px"]
+            print(f"  2D vs projected 3D: mean {err['mean']:.2f} px, max {err['max']:.2f} px")
+        for problem in report["problems"]:
+            print(f"  problem: {problem}")
+        print("OK" if not report["problems"] else f"{len(report['problems'])} problem(s)")
+    return 0 if not report["problems"] else 1
+
+
+def cmd_data_show(args: argparse.Namespace) -> None:
+    from cliphand.data import AugmentConfig, load_dataset
+    from cliphand.data.geometry import project
+    from cliphand.hand.gestures import GESTURES
+    from cliphand.render.overlay import save_sample_figure
+
+    dataset = load_dataset(args.dataset, args.root, args.split, augment=AugmentConfig() if args.augment else None)
+    if not 0 <= args.index < len(dataset):
+        raise CliError(f"index {args.index} out of range: {args.dataset} {args.split} has {len(dataset)} samples")
+    s = dataset[args.index]
+    vertices_2d = None if s.vertices is None else project(s.vertices, s.K)
+    title = f"{s.source} | {GESTURES[s.gesture]}\n{s.prompt}"
+    out = save_sample_figure(s.image, s.joints_2d, s.visible, args.out, vertices_2d, s.mask, title)
+    print(f"wrote {out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cliphand", description=__doc__)
     parser.add_argument("--version", action="version", version=f"cliphand {__version__}")
@@ -136,6 +171,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.set_defaults(func=cmd_evaluate_predictions)
 
+    data = commands.add_parser("data", help="datasets: check a folder, show a sample").add_subparsers(
+        dest="data_command", required=True
+    )
+    check = data.add_parser("check", help="validate a dataset folder in its official layout")
+    check.add_argument("--dataset", choices=("freihand", "rhd", "dexter-object"), required=True)
+    check.add_argument("--root", type=Path, required=True)
+    check.add_argument("--json", action="store_true", help="print one JSON object")
+    check.add_argument("--decode", type=int, default=200, help="images to open per split (default 200)")
+    check.add_argument("--full", action="store_true", help="open every image")
+    check.set_defaults(func=cmd_data_check)
+    show = data.add_parser("show", help="draw one sample with its projected labels")
+    show.add_argument("--dataset", choices=("freihand", "rhd", "dexter-object"), required=True)
+    show.add_argument("--root", type=Path, required=True)
+    show.add_argument("--split", default="training", help="training or evaluation (Dexter+Object: ignored)")
+    show.add_argument("--index", type=int, default=0)
+    show.add_argument("--augment", action="store_true", help="apply training augmentation")
+    show.add_argument("--out", type=Path, default=Path("sample.png"))
+    show.set_defaults(func=cmd_data_show)
+
     report = commands.add_parser("report", help="scores.json files as a Markdown table (paper Table 3/4 columns)")
     report.add_argument("scores", nargs="+", type=Path, help="scores.json files")
     report.add_argument("--out", type=Path, help="also write the table to this file")
@@ -146,13 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        code = args.func(args)
     except BrokenPipeError:  # output piped into `head` and closed early: not an error
         return 0
     except (CliError, ValueError, OSError) as exc:  # HandModelError is a ValueError
         print(f"cliphand: error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

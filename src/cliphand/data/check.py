@@ -1,0 +1,101 @@
+"""Validate a dataset folder: counts, shapes, missing or corrupt files, reprojection error."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from cliphand.data.dataset import DataError, Record, read_image
+from cliphand.data.geometry import project
+
+
+def check_dataset(name: str, root: str | Path, decode: int | None = 200, progress: bool = True) -> dict[str, Any]:
+    """Check a dataset in its official layout.
+
+    Every expected file is checked to exist; `decode` images per split are opened (evenly
+    spread; None = all). Returns {dataset, root, num_samples, splits, reprojection_error_px,
+    problems}; problems is a list of one-line strings, empty when all is well.
+    """
+    from cliphand.data import dataset_records
+
+    root = Path(root)
+    report: dict[str, Any] = {"dataset": name, "root": str(root), "num_samples": 0, "splits": {}, "problems": []}
+    if not root.is_dir():
+        report["problems"].append(f"dataset folder not found: {root}")
+        return report
+    splits = {"freihand": ("training", "evaluation"), "rhd": ("training", "evaluation")}.get(name, ("evaluation",))
+    errors = []
+    for split in splits:
+        try:
+            records = dataset_records(name, root, split)
+        except DataError as exc:
+            report["problems"].append(f"{split}: {exc}")
+            continue
+        report["splits"][split] = len(records)
+        report["num_samples"] += len(records)
+        report["problems"] += _missing_files(records)
+        report["problems"] += _decode(records, decode, progress, f"{name} {split}")
+        errors += _reprojection(name, root, split)
+        report["problems"] += _outside(records)
+    if errors:
+        err = np.concatenate(errors)
+        report["reprojection_error_px"] = {"mean": float(err.mean()), "max": float(err.max())}
+        if err.max() > 5.0:
+            report["problems"].append(f"2D and 3D annotations disagree by up to {err.max():.1f} px")
+    else:
+        report["reprojection_error_px"] = None  # the dataset has no separate 2D annotations
+    return report
+
+
+def _missing_files(records: list[Record]) -> list[str]:
+    problems = []
+    folders: dict[Path, set[str]] = {}
+    for r in records:
+        for path in (r.image_path, r.mask_path):
+            if path is None:
+                continue
+            names = folders.setdefault(path.parent, {p.name for p in path.parent.glob("*")})
+            if path.name not in names:
+                kind = "mask" if path == r.mask_path else "image"
+                problems.append(f"missing {kind}: {path}")
+    return problems[:50] + ([f"... and {len(problems) - 50} more missing files"] if len(problems) > 50 else [])
+
+
+def _decode(records: list[Record], count: int | None, progress: bool, label: str) -> list[str]:
+    picks = range(len(records)) if count is None else np.linspace(0, len(records) - 1, min(count, len(records)))
+    problems = []
+    quiet = not progress or not sys.stderr.isatty()
+    for i in tqdm(sorted({int(i) for i in picks}), desc=f"decoding {label}", disable=quiet, leave=False):
+        path = records[i].image_path
+        if not path.exists():
+            continue  # already reported as missing
+        try:
+            read_image(path)
+        except DataError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def _reprojection(name: str, root: Path, split: str) -> list[np.ndarray]:
+    """Pixel distance between annotated 2D keypoints and projected 3D ones (RHD only)."""
+    if name != "rhd":
+        return []
+    from cliphand.data.rhd import load_annotations
+
+    out = []
+    for ann in load_annotations(root / split / f"anno_{split}.pickle").values():
+        xyz, uv_vis, K = (np.asarray(ann[k], np.float64) for k in ("xyz", "uv_vis", "K"))
+        visible = uv_vis[:, 2] > 0.5
+        if visible.any():
+            out.append(np.linalg.norm(project(xyz[visible], K) - uv_vis[visible, :2], axis=1))
+    return out
+
+
+def _outside(records: list[Record]) -> list[str]:
+    """Samples whose annotated joints project behind the camera (a broken K or 3D label)."""
+    bad = [r.source for r in records if r.visible.any() and not np.isfinite(project(r.joints_3d[r.visible], r.K)).all()]
+    return [f"{len(bad)} samples have joints behind the camera, e.g. {bad[0]}"] if bad else []
