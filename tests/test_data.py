@@ -154,3 +154,17 @@ def test_missing_mask_and_bad_annotations(tmp_path):
         load_dataset("freihand", root)
     with pytest.raises(DataError, match="dataset folder not found"):
         load_dataset("rhd", tmp_path / "nope")
+
+
+def test_crop_from_a_given_box(freihand_root):
+    from dataclasses import replace
+
+    from cliphand.data import HandDataset, dataset_records
+
+    record = dataset_records("freihand", freihand_root)[0]
+    u, v = project(record.joints_3d[:1], record.K)[0]
+    boxed = replace(record, full_image_box=False, box=(u - 20, v - 20, 40, 40))  # 60 px crop around the wrist
+    s = HandDataset([boxed], size=120)[0]
+    np.testing.assert_allclose(s.joints_2d[0], [59.5, 59.5], atol=1e-6)  # the wrist sits at the crop centre
+    np.testing.assert_allclose(_red_centroid(s.image), s.joints_2d[0], atol=1.5)
+    assert s.K[0, 0] == pytest.approx(record.K[0, 0] * 2)  # 60 px -> 120 px

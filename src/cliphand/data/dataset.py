@@ -41,6 +41,7 @@ class Record:
     gesture: int | None = None
     background: str | None = None
     full_image_box: bool = False  # the image is already a hand crop (FreiHAND)
+    box: tuple[float, float, float, float] | None = None  # hand box (x, y, w, h) in pixels, if known
     is_left: bool = False  # mirror into a right hand
     complete_3d: bool = True  # all 21 joints annotated in 3D (not so for Dexter+Object)
     source: str = ""
@@ -146,7 +147,12 @@ class HandDataset(torch.utils.data.Dataset):
             image, K, (joints, vertices) = geometry.mirror(image, K, [joints, vertices])
             mask = None if mask is None else np.ascontiguousarray(mask[:, ::-1])
 
-        if record.full_image_box or not record.visible.any():
+        if record.box is not None:
+            x, y, w, h = record.box
+            centre, side = np.array([x + w / 2, y + h / 2]), 1.5 * max(w, h)
+            if record.is_left:
+                centre[0] = image.shape[1] - 1 - centre[0]  # the box was given before mirroring
+        elif record.full_image_box or not record.visible.any():
             centre, side = np.array([image.shape[1], image.shape[0]]) / 2 - 0.5, float(max(image.shape[:2]))
         else:
             # Fingertips alone span less of the hand than all joints: pad their box more.
