@@ -1,0 +1,190 @@
+"""A numpy triangle rasteriser: pinhole camera, z-buffer, per-vertex colours, Lambert +
+ambient shading, supersampled anti-aliasing, mask and depth, compositing.
+
+Pixel convention (as everywhere in cliphand): pixel (u, v) has its centre at integer
+coordinates, so a point projects to u = fx x / z + cx.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Rendering:
+    """Output of `render_mesh` at the requested size (H, W)."""
+
+    color: np.ndarray  # (H, W, 3) float in [0, 1], not premultiplied (valid where alpha > 0)
+    alpha: np.ndarray  # (H, W) float coverage in [0, 1] (anti-aliased mask)
+    depth: np.ndarray  # (H, W) float metres of the nearest surface, inf where empty
+
+    @property
+    def mask(self) -> np.ndarray:
+        """(H, W) uint8 hand mask, 255 where at least half of the pixel is covered."""
+        return np.where(self.alpha >= 0.5, 255, 0).astype(np.uint8)
+
+
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(N, 3) unit normals: area-weighted sums of the normals of adjacent faces."""
+    tri = vertices[faces]
+    face_normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    normals = np.zeros_like(vertices)
+    for k in range(3):
+        np.add.at(normals, faces[:, k], face_normals)
+    return normals / np.linalg.norm(normals, axis=1, keepdims=True).clip(1e-12)
+
+
+def rasterize(
+    vertices: np.ndarray, faces: np.ndarray, K: np.ndarray, height: int, width: int, cull_back: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Z-buffered rasterisation of camera-frame triangles.
+
+    Args:
+        vertices: (N, 3) camera frame, z forward. faces: (F, 3), counter-clockwise seen from
+            outside. K: (3, 3). cull_back: skip faces turned away from the camera.
+
+    Returns:
+        face_id (H, W) int64 (-1 = empty), bary (H, W, 3) perspective-correct barycentric
+        coordinates, depth (H, W) (inf = empty).
+    """
+    pixel, face, bary, depth = fragments(vertices, faces, K, height, width, cull_back)
+    face_map = np.full(height * width, -1, np.int64)
+    bary_map = np.zeros((height * width, 3))
+    face_map[pixel], bary_map[pixel] = face, bary
+    return face_map.reshape(height, width), bary_map.reshape(height, width, 3), depth.reshape(height, width)
+
+
+def fragments(
+    vertices: np.ndarray, faces: np.ndarray, K: np.ndarray, height: int, width: int, cull_back: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The visible fragments: pixel index (P,) into the flattened (H, W) image, face (P,),
+    perspective-correct barycentric coordinates (P, 3), and the depth buffer (H * W,) (inf =
+    empty). A pixel appears once, except for exact depth ties."""
+    depth = np.full(height * width, np.inf)
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3)), depth)
+    z = vertices[:, 2]
+    uv = (vertices @ K.T)[:, :2] / np.where(z > 1e-6, z, 1e-6)[:, None]
+    tri_uv, tri_z = uv[faces], z[faces]  # (F, 3, 2), (F, 3)
+    x, y = tri_uv[..., 0], tri_uv[..., 1]  # (F, 3)
+    area = (x[:, 1] - x[:, 0]) * (y[:, 2] - y[:, 0]) - (y[:, 1] - y[:, 0]) * (x[:, 2] - x[:, 0])
+    # With y pointing down, a face that is counter-clockwise from outside has area < 0 when it
+    # faces the camera.
+    keep = (tri_z > 1e-6).all(1) & (np.abs(area) > 1e-12)
+    if cull_back:
+        keep &= area < 0
+    idx = np.flatnonzero(keep)
+    x, y, area, inv_depth = x[idx], y[idx], area[idx], 1.0 / tri_z[idx]
+    lo = np.maximum(np.ceil(tri_uv[idx].min(1)).astype(np.int64), 0)  # pixel centres inside the box
+    hi = np.minimum(np.floor(tri_uv[idx].max(1)).astype(np.int64), [width - 1, height - 1])
+    span = np.maximum(hi - lo + 1, 0)
+    # Barycentric coordinate k of pixel (u, v) is A_k u + B_k v + C_k (the opposite edge's
+    # line divided by the face's area). Per face and pixel row, the three constraints
+    # A_k u + D_k >= 0 (D_k = B_k v + C_k) bound u to a span, so only covered pixels are visited.
+    nxt, prv = [1, 2, 0], [2, 0, 1]
+    coef_a = (y[:, nxt] - y[:, prv]) / area[:, None]
+    coef_b = (x[:, prv] - x[:, nxt]) / area[:, None]
+    coef_c = (x[:, nxt] * y[:, prv] - x[:, prv] * y[:, nxt]) / area[:, None]
+    rows = span[:, 1]
+    fr = np.repeat(np.arange(len(idx)), rows)  # one entry per (face, pixel row)
+    v = (lo[fr, 1] + np.arange(len(fr)) - np.repeat(np.cumsum(rows) - rows, rows)).astype(np.float64)
+    a_r = coef_a[fr]
+    d_r = coef_b[fr] * v[:, None] + coef_c[fr]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = -d_r / a_r
+    left = np.where(a_r > 0, bound, -np.inf).max(1)
+    right = np.where(a_r < 0, bound, np.inf).min(1)
+    blocked = ((a_r == 0) & (d_r < 0)).any(1)
+    eps = 1e-7  # pixel centres on a shared edge go to both faces; the z-test picks one
+    u0 = np.maximum(np.ceil(left - eps), lo[fr, 0]).astype(np.int64)
+    u1 = np.minimum(np.floor(right + eps), hi[fr, 0]).astype(np.int64)
+    n = np.where(blocked, 0, np.maximum(u1 - u0 + 1, 0))
+    if n.sum() == 0:
+        return empty
+    pr = np.repeat(np.arange(len(fr)), n)  # one entry per covered pixel
+    u = u0[pr] + np.arange(len(pr)) - np.repeat(np.cumsum(n) - n, n)
+    f = fr[pr]
+    bary = np.clip(a_r[pr] * u[:, None] + d_r[pr], 0.0, None)
+    weighted = bary * inv_depth[f]  # perspective-correct interpolation
+    z_pix = 1.0 / weighted.sum(1)
+    pixel = v[pr].astype(np.int64) * width + u
+    np.minimum.at(depth, pixel, z_pix)
+    win = z_pix <= depth[pixel]
+    return pixel[win], idx[f[win]], weighted[win] * z_pix[win, None], depth
+
+
+def render_mesh(
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    K: np.ndarray,
+    height: int,
+    width: int,
+    colors: np.ndarray | None = None,
+    light_dir: tuple[float, float, float] = (0.3, -0.4, -1.0),
+    ambient: float = 0.35,
+    diffuse: float = 0.75,
+    supersample: int = 2,
+) -> Rendering:
+    """Render a mesh with Lambert + ambient shading (per vertex, interpolated), anti-aliased by
+    supersampling.
+
+    Args:
+        vertices: (N, 3) camera frame. faces: (F, 3). K: (3, 3) of the (H, W) output image.
+        colors: (N, 3) per-vertex albedo in [0, 1] (default light grey).
+        light_dir: direction the light travels, camera frame (default: from the upper left,
+            behind the camera).
+    """
+    alpha = np.zeros((height, width))
+    color = np.zeros((height, width, 3))
+    depth = np.full((height, width), np.inf)
+    # Work only inside the mesh's bounding box (in output pixels), supersampled s times.
+    z = vertices[:, 2]
+    uv = (vertices @ K.T)[:, :2] / np.where(z > 1e-6, z, 1e-6)[:, None]
+    front = z > 1e-6
+    if not front.any():
+        return Rendering(color, alpha, depth)
+    x0, y0 = np.maximum(np.floor(uv[front].min(0)).astype(int) - 1, 0)
+    x1, y1 = np.minimum(np.ceil(uv[front].max(0)).astype(int) + 2, [width, height])
+    if x1 <= x0 or y1 <= y0:
+        return Rendering(color, alpha, depth)
+    s = supersample
+    K_ss = K.astype(np.float64).copy()
+    K_ss[:2, 2] -= (x0, y0)
+    K_ss[:2] *= s
+    K_ss[:2, 2] += (s - 1) / 2  # keep pixel centres aligned: u_ss = s u + (s - 1) / 2
+    h, w = (y1 - y0), (x1 - x0)
+    pixel, face, bary, depth_ss = fragments(vertices, faces, K_ss, h * s, w * s)
+    corners = faces[face]  # (P, 3)
+    # Gouraud shading: light the vertices, interpolate colours (three gathers beat a (P, 3, 3) reduce).
+    light = -np.asarray(light_dir, np.float64) / np.linalg.norm(light_dir)
+    shade = ambient + diffuse * np.abs(vertex_normals(vertices, faces) @ light)  # two-sided
+    lit = ((np.full((len(vertices), 3), 0.8) if colors is None else colors) * shade[:, None]).astype(np.float32)
+    b = bary.astype(np.float32)
+    color_ss = np.zeros((h * s * w * s, 3), np.float32)
+    color_ss[pixel] = b[:, :1] * lit[corners[:, 0]] + b[:, 1:2] * lit[corners[:, 1]] + b[:, 2:] * lit[corners[:, 2]]
+    covered = np.zeros(h * s * w * s, bool)
+    covered[pixel] = True
+    covered, color_ss, depth_ss = (
+        covered.reshape(h * s, w * s),
+        color_ss.reshape(h * s, w * s, 3),
+        depth_ss.reshape(h * s, w * s),
+    )
+    # Box filter over the s x s samples of each pixel (strided sums beat a reshaped reduction).
+    cover = sum(covered[i::s, j::s].astype(np.float64) for i in range(s) for j in range(s))
+    summed = sum(color_ss[i::s, j::s] for i in range(s) for j in range(s))
+    nearest = depth_ss[0::s, 0::s]
+    for i in range(s):
+        for j in range(s):
+            nearest = np.minimum(nearest, depth_ss[i::s, j::s])
+    alpha[y0:y1, x0:x1] = cover / (s * s)
+    color[y0:y1, x0:x1] = np.clip(summed / np.maximum(cover, 1e-12)[..., None], 0.0, 1.0)
+    depth[y0:y1, x0:x1] = nearest
+    return Rendering(color=color, alpha=alpha, depth=depth)
+
+
+def composite(background: np.ndarray, rendering: Rendering) -> np.ndarray:
+    """Blend a rendering over an (H, W, 3) uint8 image; returns uint8."""
+    alpha = rendering.alpha[..., None]
+    out = rendering.color * 255.0 * alpha + background.astype(np.float64) * (1.0 - alpha)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
