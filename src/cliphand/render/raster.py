@@ -8,8 +8,10 @@ coordinates, so a point projects to u = fx x / z + cx.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
+import scipy.sparse as sp
 
 
 @dataclass
@@ -30,10 +32,17 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """(N, 3) unit normals: area-weighted sums of the normals of adjacent faces."""
     tri = vertices[faces]
     face_normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    normals = np.zeros_like(vertices)
-    for k in range(3):
-        np.add.at(normals, faces[:, k], face_normals)
-    return normals / np.linalg.norm(normals, axis=1, keepdims=True).clip(1e-12)
+    normals = _incidence(faces.astype(np.int64, copy=False).tobytes(), len(vertices)) @ face_normals
+    return normals / np.sqrt((normals**2).sum(1, keepdims=True)).clip(1e-12)
+
+
+@lru_cache(maxsize=8)
+def _incidence(faces_bytes: bytes, num_vertices: int) -> sp.csr_matrix:
+    """(N, F) sparse matrix with a 1 where a vertex belongs to a face."""
+    faces = np.frombuffer(faces_bytes, np.int64).reshape(-1, 3)
+    rows = faces.ravel()
+    cols = np.repeat(np.arange(len(faces)), 3)
+    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(num_vertices, len(faces)))
 
 
 def rasterize(
@@ -71,7 +80,7 @@ def fragments(
     area = (x[:, 1] - x[:, 0]) * (y[:, 2] - y[:, 0]) - (y[:, 1] - y[:, 0]) * (x[:, 2] - x[:, 0])
     # With y pointing down, a face that is counter-clockwise from outside has area < 0 when it
     # faces the camera.
-    keep = (tri_z > 1e-6).all(1) & (np.abs(area) > 1e-12)
+    keep = (tri_z.min(1) > 1e-6) & (np.abs(area) > 1e-12)
     if cull_back:
         keep &= area < 0
     idx = np.flatnonzero(keep)
@@ -93,9 +102,12 @@ def fragments(
     d_r = coef_b[fr] * v[:, None] + coef_c[fr]
     with np.errstate(divide="ignore", invalid="ignore"):
         bound = -d_r / a_r
-    left = np.where(a_r > 0, bound, -np.inf).max(1)
-    right = np.where(a_r < 0, bound, np.inf).min(1)
-    blocked = ((a_r == 0) & (d_r < 0)).any(1)
+    lower = np.where(a_r > 0, bound, -np.inf)
+    upper = np.where(a_r < 0, bound, np.inf)
+    left = np.maximum(np.maximum(lower[:, 0], lower[:, 1]), lower[:, 2])  # column-wise beats axis reductions
+    right = np.minimum(np.minimum(upper[:, 0], upper[:, 1]), upper[:, 2])
+    stuck = (a_r == 0) & (d_r < 0)
+    blocked = stuck[:, 0] | stuck[:, 1] | stuck[:, 2]
     eps = 1e-7  # pixel centres on a shared edge go to both faces; the z-test picks one
     u0 = np.maximum(np.ceil(left - eps), lo[fr, 0]).astype(np.int64)
     u1 = np.minimum(np.floor(right + eps), hi[fr, 0]).astype(np.int64)
@@ -107,7 +119,7 @@ def fragments(
     f = fr[pr]
     bary = np.clip(a_r[pr] * u[:, None] + d_r[pr], 0.0, None)
     weighted = bary * inv_depth[f]  # perspective-correct interpolation
-    z_pix = 1.0 / weighted.sum(1)
+    z_pix = 1.0 / (weighted[:, 0] + weighted[:, 1] + weighted[:, 2])
     pixel = v[pr].astype(np.int64) * width + u
     np.minimum.at(depth, pixel, z_pix)
     win = z_pix <= depth[pixel]
@@ -185,6 +197,6 @@ def render_mesh(
 
 def composite(background: np.ndarray, rendering: Rendering) -> np.ndarray:
     """Blend a rendering over an (H, W, 3) uint8 image; returns uint8."""
-    alpha = rendering.alpha[..., None]
-    out = rendering.color * 255.0 * alpha + background.astype(np.float64) * (1.0 - alpha)
+    alpha = rendering.alpha[..., None].astype(np.float32)
+    out = rendering.color.astype(np.float32) * (255.0 * alpha) + background.astype(np.float32) * (1.0 - alpha)
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)

@@ -1,0 +1,238 @@
+"""Sample and render one synthetic hand image.
+
+Every sample is a function of (seed, index) alone, so output does not depend on how work is
+split across processes. Poses come from the 19 gesture templates (with small jitter),
+interpolations between two templates, or random articulation within the joint limits; the
+global rotation, distance and focal length vary around FreiHAND's; skin tone and lighting
+vary; backgrounds are Table 1 colours, textures or the user's images; occluders, motion blur
+and sensor noise add realism.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFilter
+from scipy.spatial.transform import Rotation
+
+from cliphand.data.augment import background_image
+from cliphand.data.geometry import project
+from cliphand.data.prompts import make_prompt
+from cliphand.hand.gestures import GESTURES, classify_gesture, gesture_angles, gesture_templates
+from cliphand.hand.model import HandModel
+from cliphand.hand.pose import angles_to_axis_angle
+from cliphand.render.raster import composite, render_mesh
+
+SKIN_TONES = (
+    np.array(
+        [
+            [244, 208, 177],
+            [231, 188, 145],
+            [224, 172, 134],
+            [198, 145, 104],
+            [174, 121, 83],
+            [141, 92, 60],
+            [110, 70, 45],
+        ]
+    )
+    / 255.0
+)
+
+
+@dataclass
+class SynthConfig:
+    """What the generator varies, and how much."""
+
+    size: int = 224
+    backgrounds: str = "mixed"  # "colors", "textures", "mixed" or a folder of images
+    template_prob: float = 0.5  # pose = a gesture template (+ jitter)
+    interpolation_prob: float = 0.25  # pose = a blend of two templates; else random articulation
+    jitter_deg: float = 6.0
+    focal: tuple[float, float] = (420.0, 650.0)  # FreiHAND's crops have fx ~ 450-600 px at 224
+    fill: tuple[float, float] = (0.55, 0.9)  # projected hand box side / image side
+    shape_std: float = 1.0
+    occluder_prob: float = 0.25
+    motion_blur_prob: float = 0.15
+    noise_std: tuple[float, float] = (0.0, 4.0)
+    jpeg_quality: tuple[int, int] = (75, 95)
+    supersample: int = 1  # 2 = supersampled edges at about half the speed
+    optical_blur: float = 0.5  # box-blur radius (px) over the whole frame: lens softness, smooths edges
+    max_tries: int = 20
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class SynthSample:
+    image: np.ndarray  # (S, S, 3) uint8
+    mask: np.ndarray  # (S, S) uint8, 255 on the visible hand
+    K: np.ndarray  # (3, 3)
+    joints_3d: np.ndarray  # (21, 3) camera frame, metres
+    vertices: np.ndarray  # (N, 3)
+    pose: np.ndarray  # (48,) axis-angle incl. global rotation, the hand model's convention
+    shape: np.ndarray  # (S,)
+    trans: np.ndarray  # (3,)
+    gesture: int
+    pose_source: str  # "template", "interpolation" or "random"
+    background: str
+    prompt: str
+    jpeg_quality: int
+
+
+class Generator:
+    """Samples and renders synthetic hands with one hand model."""
+
+    def __init__(self, model: HandModel, config: SynthConfig | None = None, seed: int = 0) -> None:
+        self.model = model.eval()
+        self.config = config or SynthConfig()
+        self.seed = seed
+        self.templates = gesture_templates(model).numpy()
+        self.template_angles = torch.stack([gesture_angles(g) for g in GESTURES]).numpy()
+        self.faces = model.faces.numpy()
+        self.limits = np.radians(model.limits_deg.numpy())  # (16, 3, 2)
+
+    def rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, index])
+
+    def sample(self, index: int) -> SynthSample:
+        """Sample `index`, resampling pose and camera until the whole hand is in view."""
+        rng = self.rng(index)
+        for _ in range(self.config.max_tries):
+            sample = self._try(rng)
+            if sample is not None:
+                return sample
+        raise RuntimeError(f"sample {index}: no pose/camera put the hand in view after {self.config.max_tries} tries")
+
+    def articulation(self, rng: np.random.Generator) -> tuple[np.ndarray, int, str]:
+        """(16, 3) anatomical angles, the gesture label and where the pose came from."""
+        cfg = self.config
+        r = rng.random()
+        if r < cfg.template_prob:
+            g = int(rng.integers(len(GESTURES)))
+            angles = self.template_angles[g] + np.radians(rng.normal(0, cfg.jitter_deg, (16, 3)))
+            source = "template"
+        elif r < cfg.template_prob + cfg.interpolation_prob:
+            a, b = rng.choice(len(GESTURES), 2, replace=False)
+            t = rng.uniform(0.15, 0.85)
+            angles = (1 - t) * self.template_angles[a] + t * self.template_angles[b]
+            g, source = int(a if t < 0.5 else b), "interpolation"
+        else:
+            lo, hi = self.limits[..., 0], self.limits[..., 1]
+            # Natural hands sit mostly in the flexion half of the range, with modest spread.
+            angles = rng.uniform(lo * np.array([0.3, 0.5, 0.3]), hi * np.array([0.8, 0.5, 0.3]))
+            g, source = -1, "random"
+        angles[0] = 0.0
+        return np.clip(angles, self.limits[..., 0], self.limits[..., 1]), g, source
+
+    def _try(self, rng: np.random.Generator) -> SynthSample | None:
+        cfg, size = self.config, self.config.size
+        angles, gesture, source = self.articulation(rng)
+        frames = self.model.frames
+        pose = angles_to_axis_angle(torch.as_tensor(angles, dtype=frames.dtype), frames).reshape(1, 48)
+        pose[:, 3:] -= self.model.pose_mean
+        # Global orientation: uniformly random, then turned so the camera tends to see the palm
+        # or the back of the hand rather than the wrist opening.
+        global_rot = Rotation.random(random_state=int(rng.integers(2**31))).as_matrix()
+        hand_to_cam = global_rot @ frames[0].numpy().T  # model frame -> hand frame -> camera
+        if (hand_to_cam @ frames[0].numpy()[:, 1])[2] > 0.6:  # fingers pointing straight away
+            return None
+        pose[0, :3] = torch.as_tensor(Rotation.from_matrix(hand_to_cam).as_rotvec(), dtype=pose.dtype)
+        shape = torch.as_tensor(
+            np.clip(rng.normal(0, cfg.shape_std, self.model.num_shape), -2.5, 2.5), dtype=pose.dtype
+        )
+        with torch.no_grad():
+            verts, joints = self.model(pose, shape[None])
+        verts, joints = verts[0].numpy().astype(np.float64), joints[0].numpy().astype(np.float64)
+
+        focal = rng.uniform(*cfg.focal)
+        centre = (size - 1) / 2 + rng.normal(0, 2.0, 2)
+        K = np.array([[focal, 0, centre[0]], [0, focal * rng.uniform(0.98, 1.02), centre[1]], [0, 0, 1.0]])
+        # Distance so the projected hand fills a chosen fraction of the image; then shift it so
+        # its projected box is centred, up to a jitter that the remaining margin allows.
+        extent = np.ptp(verts[:, :2], axis=0).max()
+        fill = rng.uniform(*cfg.fill)
+        depth = focal * extent / (fill * size)
+        offset = np.array([0.0, 0.0, depth]) - verts.mean(0)
+        uv = project(verts + offset, K)
+        target = K[:2, 2] + rng.uniform(-1, 1, 2) * (1 - fill) * size / 3
+        offset[:2] += (target - (uv.min(0) + uv.max(0)) / 2) * depth / focal
+        verts, joints = verts + offset, joints + offset
+        uv = project(verts, K)
+        if not (np.isfinite(uv).all() and (uv > 1).all() and (uv < size - 2).all()):
+            return None  # part of the hand out of view: resample
+        trans = offset.copy()
+
+        rendering = render_mesh(
+            verts, self.faces, K, size, size, self._skin(verts, rng), self._light(rng), *self._levels(rng),
+            supersample=cfg.supersample,
+        )  # fmt: skip
+        background, bg_name = background_image(size, rng, cfg.backgrounds)
+        image = composite(background, rendering)
+        if cfg.optical_blur > 0:
+            image = np.asarray(Image.fromarray(image).filter(ImageFilter.BoxBlur(cfg.optical_blur)))
+        mask = rendering.mask
+        if rng.random() < cfg.occluder_prob:
+            image, mask = self._occlude(image, mask, project(joints, K), rng)
+        if rng.random() < cfg.motion_blur_prob:
+            image = _motion_blur(image, rng)
+        noise = rng.uniform(*cfg.noise_std)
+        if noise > 0:
+            grain = rng.standard_normal(image.shape, dtype=np.float32) * noise
+            image = np.clip(image + grain, 0, 255).astype(np.uint8)
+        if gesture < 0:
+            gesture = int(classify_gesture(joints[None], self.templates)[0][0])
+        return SynthSample(
+            image=image,
+            mask=mask,
+            K=K,
+            joints_3d=joints,
+            vertices=verts,
+            pose=pose[0].numpy().astype(np.float64),
+            shape=shape.numpy().astype(np.float64),
+            trans=trans,
+            gesture=gesture,
+            pose_source=source,
+            background=bg_name,
+            prompt=make_prompt(gesture, bg_name),
+            jpeg_quality=int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)),
+        )
+
+    def _skin(self, verts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """(N, 3) albedo: a skin tone with smooth low-frequency variation over the hand."""
+        base = SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.92, 1.08)
+        directions = rng.normal(size=(3, 3))
+        variation = np.sin(verts @ directions.T * rng.uniform(30, 90) + rng.uniform(0, 6.3, 3)).sum(1)
+        return np.clip(base[None] * (1 + 0.04 * variation[:, None]), 0, 1)
+
+    def _light(self, rng: np.random.Generator) -> tuple[float, float, float]:
+        theta, phi = rng.uniform(0, 2 * math.pi), rng.uniform(0, 0.9)
+        return (math.sin(phi) * math.cos(theta), math.sin(phi) * math.sin(theta), 1.0)
+
+    def _levels(self, rng: np.random.Generator) -> tuple[float, float]:
+        return rng.uniform(0.25, 0.5), rng.uniform(0.5, 0.85)
+
+    def _occlude(self, image, mask, joints_2d, rng) -> tuple[np.ndarray, np.ndarray]:
+        """Draw an ellipse or box over part of the hand; the mask keeps only visible hand."""
+        size = image.shape[0]
+        centre = joints_2d[rng.integers(21)] + rng.normal(0, 8, 2)
+        radius = rng.uniform(0.06, 0.18, 2) * size
+        box = [*(centre - radius), *(centre + radius)]
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        img, occ = Image.fromarray(image), Image.new("L", (size, size), 0)
+        for canvas, fill in ((ImageDraw.Draw(img), colour), (ImageDraw.Draw(occ), 255)):
+            (canvas.ellipse if rng.random() < 0.5 else canvas.rectangle)(box, fill=fill)
+        return np.asarray(img), np.where(np.asarray(occ) > 0, 0, mask).astype(np.uint8)
+
+
+def _motion_blur(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Average of copies shifted along a random direction (a linear motion kernel)."""
+    length = int(rng.integers(3, 9))
+    angle = rng.uniform(0, math.pi)
+    dx, dy = math.cos(angle), math.sin(angle)
+    acc = np.zeros(image.shape, np.float32)
+    for k in range(length):
+        t = k - (length - 1) / 2
+        acc += np.roll(image, (round(t * dy), round(t * dx)), axis=(0, 1))
+    return (acc / length).astype(np.uint8)
