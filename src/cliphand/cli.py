@@ -132,6 +132,30 @@ def cmd_data_show(args: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
+def cmd_synth(args: argparse.Namespace) -> None:
+    from cliphand.synth.generator import SynthConfig
+
+    if args.backgrounds not in ("colors", "textures", "mixed") and not Path(args.backgrounds).is_dir():
+        raise CliError(f"--backgrounds must be colors, textures, mixed or a folder of images: {args.backgrounds}")
+    config = SynthConfig(size=args.size, backgrounds=args.backgrounds, supersample=args.supersample)
+    hand_options = {"path": args.mano_path} if args.hand == "mano" else {}
+    if args.action == "preview":
+        from cliphand.hand import load_hand_model
+        from cliphand.synth.generator import Generator
+        from cliphand.synth.preview import contact_sheet
+
+        generator = Generator(load_hand_model(args.hand, **hand_options), config, args.seed)
+        out = contact_sheet([generator.sample(i) for i in range(args.num)], args.out or Path("synth_preview.png"))
+        print(f"wrote {out} ({args.num} samples)")
+        return
+    from cliphand.synth.writer import write_dataset
+
+    if args.out is None:
+        raise CliError("cliphand synth needs --out DIR")
+    out = write_dataset(args.out, args.num, args.seed, args.hand, hand_options, config, args.workers)
+    print(f"wrote {args.num} samples to {out} (FreiHAND training layout; read with --dataset freihand)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cliphand", description=__doc__)
     parser.add_argument("--version", action="version", version=f"cliphand {__version__}")
@@ -190,6 +214,19 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--out", type=Path, default=Path("sample.png"))
     show.set_defaults(func=cmd_data_show)
 
+    synth = commands.add_parser("synth", help="render a synthetic dataset (or a preview grid)")
+    synth.add_argument("action", nargs="?", choices=("preview",), help="'preview': a labelled contact sheet")
+    synth.add_argument("--out", type=Path, help="output folder (or PNG for preview)")
+    synth.add_argument("--num", type=int, default=16, help="number of samples")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--hand", choices=("openhand", "mano"), default="openhand")
+    synth.add_argument("--mano-path", type=Path, help="MANO_RIGHT.pkl for --hand mano")
+    synth.add_argument("--size", type=int, default=224)
+    synth.add_argument("--backgrounds", default="mixed", help="colors, textures, mixed, or a folder of images")
+    synth.add_argument("--supersample", type=int, default=1, help="anti-aliasing samples per pixel side")
+    synth.add_argument("--workers", type=int, default=1, help="processes")
+    synth.set_defaults(func=cmd_synth)
+
     report = commands.add_parser("report", help="scores.json files as a Markdown table (paper Table 3/4 columns)")
     report.add_argument("scores", nargs="+", type=Path, help="scores.json files")
     report.add_argument("--out", type=Path, help="also write the table to this file")
@@ -203,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         code = args.func(args)
     except BrokenPipeError:  # output piped into `head` and closed early: not an error
         return 0
-    except (CliError, ValueError, OSError) as exc:  # HandModelError is a ValueError
+    except (CliError, ValueError, OSError, RuntimeError) as exc:  # HandModelError is a ValueError
         print(f"cliphand: error: {exc}", file=sys.stderr)
         return 2
     return code or 0

@@ -4,6 +4,7 @@ noise, and FreiHAND-style background replacement through the hand mask."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -93,14 +94,14 @@ def replace_background(
 
 def _texture(size: int, rng: np.random.Generator) -> np.ndarray:
     a, b = (np.array(COLORS[str(n)], np.float32) for n in rng.choice(list(COLORS), size=2, replace=False))
-    y, x = np.mgrid[0:size, 0:size] / size
+    y, x = _grid(size)
     angle = rng.uniform(0, np.pi)
-    along = x * np.cos(angle) + y * np.sin(angle)
+    along = x * np.float32(np.cos(angle)) + y * np.float32(np.sin(angle))
     pattern = rng.integers(4)
     if pattern == 0:  # gradient
         t = along
     elif pattern == 1:  # stripes
-        t = (np.sin(along * rng.uniform(8, 40)) > 0).astype(np.float32)
+        t = (np.sin(along * np.float32(rng.uniform(8, 40))) > 0).astype(np.float32)
     elif pattern == 2:  # checks
         cells = rng.integers(3, 12)
         t = ((np.floor(x * cells) + np.floor(y * cells)) % 2).astype(np.float32)
@@ -109,6 +110,12 @@ def _texture(size: int, rng: np.random.Generator) -> np.ndarray:
         t = np.asarray(Image.fromarray((coarse * 255).astype(np.uint8)).resize((size, size), Image.Resampling.BICUBIC))
         t = t.astype(np.float32) / 255.0
     return (a * (1 - t[..., None]) + b * t[..., None]).clip(0, 255).astype(np.uint8)
+
+
+@lru_cache(maxsize=4)
+def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    return y, x
 
 
 _FOLDER_CACHE: dict[Path, list[Path]] = {}

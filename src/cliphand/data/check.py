@@ -30,6 +30,9 @@ def check_dataset(name: str, root: str | Path, decode: int | None = 200, progres
     splits = {"freihand": ("training", "evaluation"), "rhd": ("training", "evaluation")}.get(name, ("evaluation",))
     errors = []
     for split in splits:
+        if name != "dexter-object" and not (root / split).exists() and not any(root.glob(f"*{split}*")):
+            report.setdefault("absent_splits", []).append(split)  # e.g. a synthetic set has no evaluation
+            continue
         try:
             records = dataset_records(name, root, split)
         except DataError as exc:
@@ -41,6 +44,8 @@ def check_dataset(name: str, root: str | Path, decode: int | None = 200, progres
         report["problems"] += _decode(records, decode, progress, f"{name} {split}")
         errors += _reprojection(name, root, split)
         report["problems"] += _outside(records)
+    if not report["splits"] and not report["problems"]:
+        report["problems"].append(f"no {name} split found in {root}")
     if errors:
         err = np.concatenate(errors)
         report["reprojection_error_px"] = {"mean": float(err.mean()), "max": float(err.max())}

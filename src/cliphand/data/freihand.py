@@ -6,7 +6,9 @@
     evaluation_{K,scale,xyz,verts,mano}.json and evaluation/rgb/%08d.jpg
 
 The four training versions are the green-screen originals followed by three composites with
-other backgrounds; only the first has a known background ("green").
+other backgrounds; only the first has a known background ("green"). Sets written by
+`cliphand synth` use the same layout with one version, any mesh size, and a
+training_meta.json that gives each sample's gesture and background.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def annotations(root: Path, split: str, vertices: bool = True) -> dict[str, np.n
         out["verts"] = np.asarray(load_json(root / f"{split}_verts.json"), np.float64)
     n = len(out["K"])
     for key, value in out.items():
-        expected = {"K": (3, 3), "xyz": (21, 3), "verts": (778, 3)}[key]
+        expected = {"K": (3, 3), "xyz": (21, 3), "verts": (value.shape[1] if value.ndim == 3 else -1, 3)}[key]
         if value.ndim != 3 or value.shape[1:] != expected:
             raise DataError(
                 f"{root / f'{split}_{key}.json'}: entries have shape {value.shape[1:]}, expected {expected}"
@@ -52,15 +54,25 @@ def annotations(root: Path, split: str, vertices: bool = True) -> dict[str, np.n
 
 
 def records(
-    root: str | Path, split: str = "training", versions: tuple[int, ...] = (0, 1, 2, 3), vertices: bool = True
+    root: str | Path, split: str = "training", versions: tuple[int, ...] | None = None, vertices: bool = True
 ) -> list[Record]:
-    """One Record per image: annotation a in version v is image v * N + a (training)."""
+    """One Record per image: annotation a in version v is image v * N + a (training).
+
+    `versions` defaults to as many as there are images (4 for FreiHAND, 1 for synthetic sets).
+    """
     root = Path(root)
     if split not in ("training", "evaluation"):
         raise DataError(f"FreiHAND split must be 'training' or 'evaluation', got {split!r}")
     ann = annotations(root, split, vertices)
     n = len(ann["K"])
-    versions = versions if split == "training" else (0,)
+    if split == "evaluation":
+        versions = (0,)
+    elif versions is None:
+        n_images = sum(1 for _ in (root / split / "rgb").glob("*.jpg"))
+        versions = tuple(range(max(1, min(len(VERSIONS), n_images // max(n, 1)))))
+    meta = load_json(root / f"{split}_meta.json") if (root / f"{split}_meta.json").exists() else None
+    if meta is not None and len(meta) != n:
+        raise DataError(f"{root}: {split}_meta.json has {len(meta)} entries but {split}_K.json has {n}")
     out = []
     for v in versions:
         for a in range(n):
@@ -73,7 +85,8 @@ def records(
                     visible=np.ones(21, bool),
                     vertices=ann["verts"][a] if "verts" in ann else None,
                     mask_path=root / split / "mask" / f"{a:08d}.jpg" if split == "training" else None,
-                    background="green" if (split == "training" and v == 0) else None,
+                    gesture=meta[a]["gesture_index"] if meta else None,
+                    background=meta[a]["background"] if meta else ("green" if split == "training" and v == 0 else None),
                     full_image_box=True,
                     source=f"freihand/{split}/rgb/{image_id:08d}.jpg",
                 )

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFilter
-from scipy.spatial.transform import Rotation
 
 from cliphand.data.augment import background_image
 from cliphand.data.geometry import project
@@ -24,6 +23,7 @@ from cliphand.data.prompts import make_prompt
 from cliphand.hand.gestures import GESTURES, classify_gesture, gesture_angles, gesture_templates
 from cliphand.hand.model import HandModel
 from cliphand.hand.pose import angles_to_axis_angle
+from cliphand.hand.skeleton import matrix_to_axis_angle
 from cliphand.render.raster import composite, render_mesh
 
 SKIN_TONES = (
@@ -90,8 +90,10 @@ class Generator:
         self.seed = seed
         self.templates = gesture_templates(model).numpy()
         self.template_angles = torch.stack([gesture_angles(g) for g in GESTURES]).numpy()
-        self.faces = model.faces.numpy()
+        self.faces, self.cap_ring = capped_faces(model.faces.numpy(), model.num_vertices)
         self.limits = np.radians(model.limits_deg.numpy())  # (16, 3, 2)
+        side = 2 * self.config.size
+        self.grain = np.random.default_rng([seed]).standard_normal((side, side, 3), dtype=np.float32)
 
     def rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, index])
@@ -134,11 +136,11 @@ class Generator:
         pose[:, 3:] -= self.model.pose_mean
         # Global orientation: uniformly random, then turned so the camera tends to see the palm
         # or the back of the hand rather than the wrist opening.
-        global_rot = Rotation.random(random_state=int(rng.integers(2**31))).as_matrix()
+        global_rot = _random_rotation(rng)
         hand_to_cam = global_rot @ frames[0].numpy().T  # model frame -> hand frame -> camera
         if (hand_to_cam @ frames[0].numpy()[:, 1])[2] > 0.6:  # fingers pointing straight away
             return None
-        pose[0, :3] = torch.as_tensor(Rotation.from_matrix(hand_to_cam).as_rotvec(), dtype=pose.dtype)
+        pose[0, :3] = matrix_to_axis_angle(torch.as_tensor(hand_to_cam, dtype=pose.dtype))
         shape = torch.as_tensor(
             np.clip(rng.normal(0, cfg.shape_std, self.model.num_shape), -2.5, 2.5), dtype=pose.dtype
         )
@@ -164,10 +166,11 @@ class Generator:
             return None  # part of the hand out of view: resample
         trans = offset.copy()
 
+        closed = np.concatenate([verts, verts[self.cap_ring].mean(0, keepdims=True)])  # wrist cap
+        light, (ambient, diffuse) = self._light(rng), self._levels(rng)
         rendering = render_mesh(
-            verts, self.faces, K, size, size, self._skin(verts, rng), self._light(rng), *self._levels(rng),
-            supersample=cfg.supersample,
-        )  # fmt: skip
+            closed, self.faces, K, size, size, self._skin(closed, rng), light, ambient, diffuse, cfg.supersample
+        )
         background, bg_name = background_image(size, rng, cfg.backgrounds)
         image = composite(background, rendering)
         if cfg.optical_blur > 0:
@@ -178,9 +181,9 @@ class Generator:
         if rng.random() < cfg.motion_blur_prob:
             image = _motion_blur(image, rng)
         noise = rng.uniform(*cfg.noise_std)
-        if noise > 0:
-            grain = rng.standard_normal(image.shape, dtype=np.float32) * noise
-            image = np.clip(image + grain, 0, 255).astype(np.uint8)
+        if noise > 0:  # a random window of a fixed noise field: much cheaper than fresh normals
+            y, x = rng.integers(0, self.grain.shape[0] - size, 2)
+            image = np.clip(image + noise * self.grain[y : y + size, x : x + size], 0, 255).astype(np.uint8)
         if gesture < 0:
             gesture = int(classify_gesture(joints[None], self.templates)[0][0])
         return SynthSample(
@@ -224,6 +227,33 @@ class Generator:
         for canvas, fill in ((ImageDraw.Draw(img), colour), (ImageDraw.Draw(occ), 255)):
             (canvas.ellipse if rng.random() < 0.5 else canvas.rectangle)(box, fill=fill)
         return np.asarray(img), np.where(np.asarray(occ) > 0, 0, mask).astype(np.uint8)
+
+
+def _random_rotation(rng: np.random.Generator) -> np.ndarray:
+    """A uniformly random rotation matrix (from a normalised Gaussian quaternion)."""
+    q = rng.standard_normal(4)
+    w, x, y, z = q / np.linalg.norm(q)
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def capped_faces(faces: np.ndarray, num_vertices: int) -> tuple[np.ndarray, np.ndarray]:
+    """Faces plus a fan that closes the mesh's openings (the wrist) at an extra vertex with
+    index num_vertices, and the ids of the vertices on the opening. Without the cap a camera
+    looking into the wrist would see through the hand."""
+    half_edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    lo, hi = np.minimum(half_edges[:, 0], half_edges[:, 1]), np.maximum(half_edges[:, 0], half_edges[:, 1])
+    key = lo * num_vertices + hi
+    unique, counts = np.unique(key, return_counts=True)
+    boundary = half_edges[np.isin(key, unique[counts == 1])]
+    # A boundary half-edge a -> b gets the cap face (b, a, centre): same orientation as the mesh.
+    cap = np.column_stack([boundary[:, 1], boundary[:, 0], np.full(len(boundary), num_vertices)])
+    return np.concatenate([faces, cap]), np.unique(boundary)
 
 
 def _motion_blur(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:

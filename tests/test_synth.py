@@ -1,0 +1,120 @@
+import json
+
+import numpy as np
+import pytest
+
+from cliphand.cli import main
+from cliphand.data import load_dataset
+from cliphand.data.geometry import project
+from cliphand.hand import load_hand_model
+from cliphand.hand.gestures import GESTURES, classify_gesture, gesture_templates
+from cliphand.synth.generator import Generator, SynthConfig
+from cliphand.synth.writer import write_dataset
+
+
+@pytest.fixture(scope="module")
+def hand():
+    return load_hand_model("openhand")
+
+
+def _grow(mask, steps=1):
+    out = mask.copy()
+    for _ in range(steps):
+        grown = out.copy()
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                grown |= np.roll(out, (dy, dx), (0, 1))
+        out = grown
+    return out
+
+
+def test_projected_joints_fall_inside_the_mask(hand):
+    generator = Generator(hand, SynthConfig(occluder_prob=0.0), seed=1)
+    for index in range(12):
+        s = generator.sample(index)
+        uv = np.round(project(s.joints_3d, s.K)).astype(int)
+        on_hand = _grow(s.mask > 0, 2)[uv[:, 1], uv[:, 0]]
+        assert on_hand.all(), (index, np.flatnonzero(~on_hand))
+        assert (uv >= 0).all() and (uv < 224).all()
+
+
+def test_gesture_label_is_the_template_the_pose_came_from(hand):
+    generator = Generator(hand, SynthConfig(template_prob=1.0, jitter_deg=0.0), seed=2)
+    templates = gesture_templates(hand).numpy()
+    seen = set()
+    for index in range(25):
+        s = generator.sample(index)
+        assert s.pose_source == "template"
+        assert classify_gesture(s.joints_3d, templates)[0][0] == s.gesture  # the very template, rotated and scaled
+        assert f'"{GESTURES[s.gesture].replace("_inverted", " inv.").replace("_", " ")}"' in s.prompt or s.gesture == 18
+        seen.add(s.gesture)
+    assert len(seen) > 8
+
+
+def test_model_parameters_reproduce_the_sample(hand):
+    s = Generator(hand, seed=3).sample(0)
+    verts, joints = hand(s.pose[None], s.shape[None], s.trans[None])
+    np.testing.assert_allclose(joints[0].numpy(), s.joints_3d, atol=1e-5)
+    np.testing.assert_allclose(verts[0].numpy(), s.vertices, atol=1e-5)
+
+
+def test_out_of_view_poses_are_resampled_not_written(hand):
+    tight = Generator(hand, SynthConfig(fill=(0.95, 1.05)), seed=4)
+    for index in range(6):
+        s = tight.sample(index)
+        uv = project(s.vertices, s.K)
+        assert (uv > 1).all() and (uv < 222).all()
+    impossible = Generator(hand, SynthConfig(fill=(1.6, 2.0), max_tries=5), seed=4)
+    with pytest.raises(RuntimeError, match="sample 3: no pose/camera put the hand in view"):
+        impossible.sample(3)
+
+
+def test_freihand_reader_round_trip_and_same_seed_same_bytes(tmp_path):
+    a = write_dataset(tmp_path / "a", 6, seed=7, workers=1, progress=False)
+    b = write_dataset(tmp_path / "b", 6, seed=7, workers=2, progress=False)
+    for name in ("training_xyz.json", "training_verts.json", "training_mano.json", "training_meta.json"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    for i in range(6):
+        for sub in ("rgb", "mask"):
+            assert (a / "training" / sub / f"{i:08d}.jpg").read_bytes() == (
+                b / "training" / sub / f"{i:08d}.jpg"
+            ).read_bytes()
+    other = write_dataset(tmp_path / "c", 2, seed=8, progress=False)
+    assert (other / "training" / "rgb" / "00000000.jpg").read_bytes() != (
+        a / "training" / "rgb" / "00000000.jpg"
+    ).read_bytes()
+
+    ds = load_dataset("freihand", a)
+    meta = json.loads((a / "training_meta.json").read_text())
+    xyz = np.asarray(json.loads((a / "training_xyz.json").read_text()))
+    assert len(ds) == 6
+    for i in range(6):
+        s = ds[i]
+        assert s.gesture == meta[i]["gesture_index"] and s.background == meta[i]["background"]
+        assert s.vertices.shape == (1609, 3) and s.mask is not None
+        np.testing.assert_allclose(s.joints_3d, xyz[i])
+        assert s.prompt == meta[i]["prompt"]
+    mano = np.asarray(json.loads((a / "training_mano.json").read_text()))
+    assert mano.shape == (6, 1, 48 + 10 + 3)
+
+
+def test_cli_synth_and_preview(tmp_path, capsys):
+    assert main(["synth", "--out", str(tmp_path / "set"), "--num", "3", "--backgrounds", "colors"]) == 0
+    assert (tmp_path / "set" / "training" / "rgb" / "00000002.jpg").exists()
+    info = json.loads((tmp_path / "set" / "synth_info.json").read_text())
+    assert info["num"] == 3 and info["hand_model"] == "openhand" and info["config"]["backgrounds"] == "colors"
+    assert main(["synth", "preview", "--num", "4", "--out", str(tmp_path / "grid.png")]) == 0
+    assert (tmp_path / "grid.png").stat().st_size > 10000
+    assert main(["synth", "--out", str(tmp_path / "x"), "--backgrounds", str(tmp_path / "nope")]) == 2
+    assert "--backgrounds must be" in capsys.readouterr().err
+
+
+def test_background_folder(tmp_path, hand):
+    from PIL import Image
+
+    folder = tmp_path / "bgs"
+    folder.mkdir()
+    Image.fromarray(np.full((300, 400, 3), (200, 20, 30), np.uint8)).save(folder / "red.png")
+    s = Generator(hand, SynthConfig(backgrounds=str(folder), occluder_prob=0, noise_std=(0, 0)), seed=5).sample(0)
+    corner = s.image[:5, :5].reshape(-1, 3).mean(0)
+    assert s.background == "red" and abs(corner[0] - 200) < 12 and corner[1] < 40
