@@ -21,6 +21,7 @@ class Rendering:
     color: np.ndarray  # (H, W, 3) float in [0, 1], not premultiplied (valid where alpha > 0)
     alpha: np.ndarray  # (H, W) float coverage in [0, 1] (anti-aliased mask)
     depth: np.ndarray  # (H, W) float metres of the nearest surface, inf where empty
+    window: tuple[int, int, int, int] = (0, 0, 0, 0)  # y0, y1, x0, x1: alpha is 0 outside
 
     @property
     def mask(self) -> np.ndarray:
@@ -147,8 +148,8 @@ def render_mesh(
         light_dir: direction the light travels, camera frame (default: from the upper left,
             behind the camera).
     """
-    alpha = np.zeros((height, width))
-    color = np.zeros((height, width, 3))
+    alpha = np.zeros((height, width), np.float32)
+    color = np.zeros((height, width, 3), np.float32)
     depth = np.full((height, width), np.inf)
     # Work only inside the mesh's bounding box (in output pixels), supersampled s times.
     z = vertices[:, 2]
@@ -192,11 +193,15 @@ def render_mesh(
     alpha[y0:y1, x0:x1] = cover / (s * s)
     color[y0:y1, x0:x1] = np.clip(summed / np.maximum(cover, 1e-12)[..., None], 0.0, 1.0)
     depth[y0:y1, x0:x1] = nearest
-    return Rendering(color=color, alpha=alpha, depth=depth)
+    return Rendering(color=color, alpha=alpha, depth=depth, window=(int(y0), int(y1), int(x0), int(x1)))
 
 
 def composite(background: np.ndarray, rendering: Rendering) -> np.ndarray:
     """Blend a rendering over an (H, W, 3) uint8 image; returns uint8."""
-    alpha = rendering.alpha[..., None].astype(np.float32)
-    out = rendering.color.astype(np.float32) * (255.0 * alpha) + background.astype(np.float32) * (1.0 - alpha)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    y0, y1, x0, x1 = rendering.window
+    out = background.copy()
+    alpha = rendering.alpha[y0:y1, x0:x1, None].astype(np.float32)
+    color = rendering.color[y0:y1, x0:x1].astype(np.float32)
+    blend = color * (255.0 * alpha) + out[y0:y1, x0:x1].astype(np.float32) * (1.0 - alpha)
+    out[y0:y1, x0:x1] = np.clip(blend + 0.5, 0, 255).astype(np.uint8)
+    return out
