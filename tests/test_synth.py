@@ -118,3 +118,14 @@ def test_background_folder(tmp_path, hand):
     s = Generator(hand, SynthConfig(backgrounds=str(folder), occluder_prob=0, noise_std=(0, 0)), seed=5).sample(0)
     corner = s.image[:5, :5].reshape(-1, 3).mean(0)
     assert s.background == "red" and abs(corner[0] - 200) < 12 and corner[1] < 40
+
+
+def test_synth_with_a_mano_file(tmp_path):
+    from fake_mano import write_fake_mano
+
+    mano = tmp_path / "MANO_RIGHT.pkl"
+    write_fake_mano(mano)
+    out = tmp_path / "set"
+    assert main(["synth", "--out", str(out), "--num", "2", "--hand", "mano", "--mano-path", str(mano)]) == 0
+    assert np.asarray(json.loads((out / "training_verts.json").read_text())).shape == (2, 778, 3)
+    assert np.asarray(json.loads((out / "training_mano.json").read_text())).shape == (2, 1, 61)  # FreiHAND's width
