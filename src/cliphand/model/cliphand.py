@@ -1,0 +1,109 @@
+"""The CLIP-Hand network's inference path: backbone -> HFA -> MHF -> MTED -> heads -> PJ.
+
+CM is training-only and lives in model/cm.py; nothing here imports it, so inference needs none
+of the CLIP dependencies.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from cliphand.hand import HandModel, load_hand_model
+from cliphand.hand.coarse import CAMERA_TOKEN, JOINT_TOKENS, PROGRESSIVE_HOPS, VERTEX_TOKENS
+from cliphand.hand.gestures import gesture_templates
+from cliphand.model.config import ModelConfig
+from cliphand.model.hfa import HFA
+from cliphand.model.mhf import MHF
+from cliphand.model.mted import MTED
+from cliphand.model.pat import build_pat
+from cliphand.model.pj import PJ
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def load_config_hand(config: ModelConfig) -> HandModel:
+    """The hand model a config names ("openhand" or "mano:PATH")."""
+    if config.hand_model.startswith("mano:"):
+        return load_hand_model("mano", path=config.hand_model[len("mano:") :])
+    return load_hand_model("openhand")
+
+
+class CLIPHand(nn.Module):
+    """image (B, 3, S, S) RGB in [0, 1] -> dict of
+    joints (B, 21, 3) root-relative metres (after PJ when enabled), joints_before_pj (B, 21, 3),
+    coarse_vertices (B, 195, 3), vertices (B, N, 3), camera (B, 3) weak perspective
+    (scale, tx, ty) mapping x, y to crop coordinates in [-1, 1], heatmaps (B, 216, S/4, S/4) or
+    None, global_feature (B, C), template_weights (B, 19) or None.
+    """
+
+    def __init__(self, config: ModelConfig, hand: HandModel | None = None) -> None:
+        super().__init__()
+        self.config = config
+        hand = hand or load_config_hand(config)
+        self.hand_name = hand.name
+        coarse = hand.coarse
+        self.register_buffer("upsample", torch.as_tensor(coarse.upsample, dtype=torch.float32))  # (N, 195)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1), persistent=False)
+        self.backbone = build_backbone(config)
+        dims = self.backbone.dims
+        token_dim = config.mted_dims[0]
+        self.hfa = HFA(dims, config.hfa_dim, enabled=config.hfa, mlp_ratio=config.hfa_mlp_ratio)
+        self.mhf = MHF(config.hfa_dim, dims[-1], token_dim, enabled=config.mhf)
+        masks = None
+        if config.masks and config.mted:
+            masks = torch.stack([torch.as_tensor(coarse.attention_mask(k)) for k in PROGRESSIVE_HOPS])
+        num_memory = (config.image_size // 32) ** 2
+        self.mted = MTED(
+            dims[-1], num_memory, config.mted_dims, config.mted_ff_dims, config.mted_heads,
+            config.mted_encoder_layers, config.mted_decoder_layers, config.dropout, masks, enabled=config.mted,
+        )  # fmt: skip
+        out = self.mted.out_dim
+        self.camera_head = nn.Linear(out, 3)
+        self.joint_head = nn.Linear(out, 3)
+        self.vertex_head = nn.Linear(out, 3)
+        with torch.no_grad():  # start near a sensible weak-perspective camera (hand fills the crop)
+            self.camera_head.bias.copy_(torch.tensor([5.0, 0.0, 0.0]))
+        self.pj = PJ(gesture_templates(hand), config.pj_dim) if config.pj else None
+
+    def features(self, image: torch.Tensor) -> list[torch.Tensor]:
+        return self.backbone((image - self.mean) / self.std)
+
+    def forward(
+        self, image: torch.Tensor, rotation: torch.Tensor | None = None, scale: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor | None]:
+        features = self.features(image)
+        f4 = features[-1]
+        global_feature = f4.mean((2, 3))
+        hr = self.hfa(features)
+        queries, heatmaps = self.mhf(hr, global_feature)
+        tokens = self.mted(f4.flatten(2).transpose(1, 2), queries)  # (B, 217, out)
+        joints = self.joint_head(tokens[:, JOINT_TOKENS])
+        coarse = self.vertex_head(tokens[:, VERTEX_TOKENS])
+        camera = self.camera_head(tokens[:, CAMERA_TOKEN])[:, 0]
+        refined, weights = (joints, None) if self.pj is None else self.pj(joints, rotation, scale)
+        return {
+            "joints": refined,
+            "joints_before_pj": joints,
+            "coarse_vertices": coarse,
+            "vertices": torch.einsum("nc,bcd->bnd", self.upsample, coarse),
+            "camera": camera,
+            "heatmaps": heatmaps,
+            "global_feature": global_feature,
+            "template_weights": weights,
+        }
+
+
+def build_backbone(config: ModelConfig) -> nn.Module:
+    if config.backbone.startswith("pat_"):
+        return build_pat(config.backbone, config.backbone_weights)
+    from cliphand.model.efficientnet import EfficientNetLite0Backbone
+
+    return EfficientNetLite0Backbone()
+
+
+def build_model(config: ModelConfig, hand: HandModel | None = None) -> CLIPHand:
+    """The inference network for a config (CM, when enabled, is added by training)."""
+    return CLIPHand(config, hand)

@@ -1,0 +1,122 @@
+"""Model configurations: one dataclass, YAML files in model/configs, one registry by name."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class LossWeights:
+    """Weights of paper Eq. 1 (heatmap loss weight 1 in the paper)."""
+
+    vertices: float = 1000.0
+    joints: float = 1000.0
+    joints_2d: float = 100.0
+    heatmap: float = 1.0
+    contrastive: float = 10.0
+
+
+@dataclass
+class ModelConfig:
+    """Everything that defines a CLIP-Hand network. Module switches reproduce Table 5."""
+
+    name: str = "s12"
+    backbone: str = "pat_s12"  # pat_s12, pat_s24, pat_tiny, efficientnet_lite0
+    backbone_weights: str | None = None  # local ImageNet weights for PAT backbones
+    hand_model: str = "openhand"  # or "mano:/path/to/MANO_RIGHT.pkl"
+    image_size: int = 224
+    hfa: bool = True
+    hfa_dim: int = 64
+    hfa_mlp_ratio: float = 4.0
+    mhf: bool = True
+    mted: bool = True
+    mted_dims: tuple[int, ...] = (512, 128)  # mted_dims[0] is also the MHF token width
+    mted_ff_dims: tuple[int, ...] = (2048, 512)
+    mted_heads: int = 8
+    mted_encoder_layers: int = 1
+    mted_decoder_layers: int = 2
+    masks: bool = True
+    cm: bool = True
+    cm_encoders: str = "offline"  # or "hf-clip:/path/to/clip"
+    pj: bool = True
+    pj_dim: int = 128
+    dropout: float = 0.1
+    heatmap_sigma: float = 1.5  # Gaussian target width in heatmap pixels (H/4)
+    loss_weights: LossWeights = field(default_factory=LossWeights)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ConfigError(ValueError):
+    """A configuration that names an unknown key or module, or has a bad value."""
+
+
+def config_names() -> list[str]:
+    """Names of the configs shipped in cliphand/model/configs."""
+    return sorted(
+        p.name[: -len(".yaml")] for p in resources.files("cliphand.model.configs").iterdir() if p.name.endswith(".yaml")
+    )
+
+
+def load_config(name_or_path: str | Path) -> ModelConfig:
+    """A shipped config by name (s12, s24, tiny, table5_a ... table5_g) or a YAML file."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        if str(name_or_path) not in config_names():
+            raise ConfigError(f"unknown config '{name_or_path}'; shipped configs: {', '.join(config_names())}")
+        text = resources.files("cliphand.model.configs").joinpath(f"{name_or_path}.yaml").read_text()
+        source = f"config '{name_or_path}'"
+    else:
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        text, source = path.read_text(), str(path)
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source} is not valid YAML: {exc}") from None
+    return config_from_dict(raw, source)
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "config") -> ModelConfig:
+    """Build and check a ModelConfig; unknown keys and bad values raise ConfigError."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys to values")
+    known = {f.name for f in fields(ModelConfig)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    values = dict(raw)
+    if "loss_weights" in values:
+        weights = values["loss_weights"] or {}
+        bad = sorted(set(weights) - {f.name for f in fields(LossWeights)})
+        if bad:
+            raise ConfigError(f"{source}: unknown loss weight(s) {', '.join(bad)}")
+        values["loss_weights"] = LossWeights(**weights)
+    for key in ("mted_dims", "mted_ff_dims"):
+        if key in values:
+            values[key] = tuple(values[key])
+    config = ModelConfig(**values)
+    check_config(config, source)
+    return config
+
+
+def check_config(config: ModelConfig, source: str = "config") -> None:
+    from cliphand.model.pat import PAT_VARIANTS
+
+    backbones = (*PAT_VARIANTS, "efficientnet_lite0")
+    if config.backbone not in backbones:
+        raise ConfigError(f"{source}: unknown backbone '{config.backbone}'; choose one of: {', '.join(backbones)}")
+    if len(config.mted_dims) != len(config.mted_ff_dims) or not config.mted_dims:
+        raise ConfigError(f"{source}: mted_dims and mted_ff_dims must have the same, non-zero length")
+    if any(d % config.mted_heads for d in config.mted_dims):
+        raise ConfigError(f"{source}: every mted_dims entry must divide by mted_heads={config.mted_heads}")
+    if config.image_size % 32:
+        raise ConfigError(f"{source}: image_size must be a multiple of 32, got {config.image_size}")
+    if not (config.hand_model == "openhand" or config.hand_model.startswith("mano:")):
+        raise ConfigError(f"{source}: hand_model must be 'openhand' or 'mano:/path/MANO_RIGHT.pkl'")

@@ -1,0 +1,85 @@
+"""MTED: Multi-layer Transformer Encoder-Decoder (paper §3.4), FastMETRO-style.
+
+Stage by stage (model width 512, then 128: progressive dimension reduction), an encoder refines
+the global image tokens, and a decoder lets the 217 query tokens (camera, joints, vertices)
+attend to each other and cross-attend to the image tokens. The decoder's self-attention is
+masked over the coarse mesh graph with hop radii 7, 5, 3, 1 across its layers ("Sampling is
+Matter"); camera and joint tokens are never masked. With MTED off (ablation), a per-token MLP
+replaces the transformer.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class MTED(nn.Module):
+    """memory (B, M, C) image tokens + queries (B, T, dims[0]) -> (B, T, dims[-1]).
+
+    Args:
+        memory_dim: C, the channels of the image tokens.
+        num_memory: M, number of image tokens (for learned positional embeddings).
+        dims, ff_dims: model and feed-forward widths per stage.
+        masks: (L, T, T) bool, True = may attend, one per decoder layer over all stages (the last
+            is repeated if there are more layers), or None for unmasked attention.
+    """
+
+    def __init__(
+        self,
+        memory_dim: int,
+        num_memory: int,
+        dims: tuple[int, ...] = (512, 128),
+        ff_dims: tuple[int, ...] = (2048, 512),
+        heads: int = 8,
+        encoder_layers: int = 1,
+        decoder_layers: int = 2,
+        dropout: float = 0.1,
+        masks: torch.Tensor | None = None,
+        enabled: bool = True,
+    ) -> None:
+        super().__init__()
+        self.enabled = enabled
+        self.out_dim = dims[-1]
+        if not enabled:
+            self.mlp = nn.Sequential(nn.Linear(dims[0], ff_dims[-1]), nn.GELU(), nn.Linear(ff_dims[-1], dims[-1]))
+            return
+        self.memory_in = nn.ModuleList()
+        self.query_in = nn.ModuleList()
+        self.positions = nn.ParameterList()
+        self.encoders = nn.ModuleList()
+        self.decoders = nn.ModuleList()
+        previous_memory, previous_query = memory_dim, dims[0]
+        for dim, ff in zip(dims, ff_dims, strict=True):
+            self.memory_in.append(nn.Linear(previous_memory, dim))
+            self.query_in.append(nn.Identity() if previous_query == dim else nn.Linear(previous_query, dim))
+            self.positions.append(nn.Parameter(torch.randn(num_memory, dim) * 0.02))
+            kwargs = dict(d_model=dim, nhead=heads, dim_feedforward=ff, dropout=dropout, batch_first=True)
+            self.encoders.append(nn.ModuleList(nn.TransformerEncoderLayer(**kwargs) for _ in range(encoder_layers)))
+            self.decoders.append(nn.ModuleList(nn.TransformerDecoderLayer(**kwargs) for _ in range(decoder_layers)))
+            previous_memory = previous_query = dim
+        total = len(dims) * decoder_layers
+        if masks is not None:
+            # PyTorch's boolean attn_mask marks positions that may NOT attend.
+            blocked = ~masks.bool()
+            schedule = torch.stack([blocked[min(i, len(blocked) - 1)] for i in range(total)])
+            self.register_buffer("blocked", schedule, persistent=False)
+        else:
+            self.blocked = None
+
+    def forward(self, memory: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
+        if not self.enabled:
+            return self.mlp(queries)
+        layer = 0
+        for memory_in, query_in, position, encoders, decoders in zip(
+            self.memory_in, self.query_in, self.positions, self.encoders, self.decoders, strict=True
+        ):
+            memory = memory_in(memory) + position
+            queries = query_in(queries)
+            for encoder in encoders:
+                memory = encoder(memory)
+            for decoder in decoders:
+                mask = None if self.blocked is None else self.blocked[layer]
+                queries = decoder(queries, memory, tgt_mask=mask)
+                layer += 1
+        return queries
