@@ -156,6 +156,34 @@ def cmd_synth(args: argparse.Namespace) -> None:
     print(f"wrote {args.num} samples to {out} (FreiHAND training layout; read with --dataset freihand)")
 
 
+def cmd_model_summary(args: argparse.Namespace) -> None:
+    from cliphand.model import build_model, load_config
+    from cliphand.model.summary import summarize
+
+    config = load_config(args.config)
+    summary = summarize(build_model(config), config, latency_runs=args.runs, with_cm=not args.no_cm)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return
+    print(
+        f"{summary['config']}: {summary['params_m']} M parameters (inference path), {summary['gflops']} GFLOPs "
+        f"at {summary['image_size']}px, {summary['latency_ms']} ms at batch 1 on {summary['threads']} CPU threads"
+    )
+    for name, n in summary["params_by_module"].items():
+        print(f"  {name:<12} {n / 1e6:8.2f} M")
+    for name, shape in summary["output_shapes"].items():
+        print(f"  output {name:<18} {tuple(shape)}")
+    if "cm" in summary:
+        cm = summary["cm"]
+        if cm["available"]:
+            print(
+                f"  CM (training only): {cm['frozen_encoder_params'] / 1e6:.2f} M frozen encoder + "
+                f"{cm['trainable_params'] / 1e6:.2f} M trainable parameters"
+            )
+        else:
+            print(f"  CM (training only): not installed ({cm['reason']})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cliphand", description=__doc__)
     parser.add_argument("--version", action="version", version=f"cliphand {__version__}")
@@ -226,6 +254,16 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--supersample", type=int, default=1, help="anti-aliasing samples per pixel side")
     synth.add_argument("--workers", type=int, default=1, help="processes")
     synth.set_defaults(func=cmd_synth)
+
+    model = commands.add_parser("model", help="the network: summary").add_subparsers(
+        dest="model_command", required=True
+    )
+    summary = model.add_parser("summary", help="parameters, GFLOPs, output shapes and CPU latency of a config")
+    summary.add_argument("--config", default="s12", help="a shipped config name or a YAML file")
+    summary.add_argument("--json", action="store_true", help="print one JSON object")
+    summary.add_argument("--runs", type=int, default=10, help="timed forward passes for the latency")
+    summary.add_argument("--no-cm", action="store_true", help="do not load the CM encoders to count them")
+    summary.set_defaults(func=cmd_model_summary)
 
     report = commands.add_parser("report", help="scores.json files as a Markdown table (paper Table 3/4 columns)")
     report.add_argument("scores", nargs="+", type=Path, help="scores.json files")

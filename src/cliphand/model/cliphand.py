@@ -45,6 +45,10 @@ class CLIPHand(nn.Module):
         self.hand_name = hand.name
         coarse = hand.coarse
         self.register_buffer("upsample", torch.as_tensor(coarse.upsample, dtype=torch.float32))  # (N, 195)
+        # For the losses: joints regressed from a mesh, and the coarse vertices of a full mesh.
+        self.register_buffer("joint_regressor", hand.joint_regressor.clone(), persistent=False)  # (16, N)
+        self.register_buffer("tip_vertex_ids", hand.tip_vertex_ids.clone(), persistent=False)  # (5,)
+        self.register_buffer("coarse_ids", torch.as_tensor(coarse.vertex_ids), persistent=False)  # (195,)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1), persistent=False)
         self.backbone = build_backbone(config)
@@ -94,6 +98,13 @@ class CLIPHand(nn.Module):
             "global_feature": global_feature,
             "template_weights": weights,
         }
+
+    def regress_joints(self, vertices: torch.Tensor) -> torch.Tensor:
+        """(B, N, 3) mesh -> (B, 21, 3) joints in FreiHAND order, as the hand model defines them."""
+        from cliphand.hand.skeleton import to_freihand_order
+
+        rot_joints = torch.einsum("jn,bnc->bjc", self.joint_regressor, vertices)
+        return to_freihand_order(rot_joints, vertices[:, self.tip_vertex_ids])
 
 
 def build_backbone(config: ModelConfig) -> nn.Module:
