@@ -105,7 +105,7 @@ def test_total_loss_equals_a_hand_computed_value():
     # Vertices: the first 21 are off like the joints, the other 179 by 0.004 (y) and 0.5 (z: gt at z=0.5
     # relative to a wrist at z=0.5 -> 0; pred at z=0 relative to 0.5 -> -0.5).
     vertices_l1 = (20 * 0.02 + 179 * (0.004 + 0.5)) / 600
-    joints_2d = 20 * 0.02 / 42  # projected x = 0.02 on 20 joints; targets at 0
+    joints_2d = 20 * 0.03 / 42  # projected root-relative x = 0.03 on 20 joints; targets at 0
     assert terms["joints"].item() == pytest.approx(2 * joints_mse)  # after PJ and before
     assert terms["joints_from_vertices"].item() == pytest.approx(joints_mse)
     assert terms["vertices"].item() == pytest.approx(vertices_l1)
