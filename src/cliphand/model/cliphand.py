@@ -49,9 +49,10 @@ class CLIPHand(nn.Module):
         self.register_buffer("joint_regressor", hand.joint_regressor.clone(), persistent=False)  # (16, N)
         self.register_buffer("tip_vertex_ids", hand.tip_vertex_ids.clone(), persistent=False)  # (5,)
         self.register_buffer("coarse_ids", torch.as_tensor(coarse.vertex_ids), persistent=False)  # (195,)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1), persistent=False)
         self.backbone = build_backbone(config)
+        mean, std = getattr(self.backbone, "mean", IMAGENET_MEAN), getattr(self.backbone, "std", IMAGENET_STD)
+        self.register_buffer("mean", torch.tensor(mean).reshape(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).reshape(1, 3, 1, 1), persistent=False)
         dims = self.backbone.dims
         token_dim = config.mted_dims[0]
         self.hfa = HFA(dims, config.hfa_dim, enabled=config.hfa, mlp_ratio=config.hfa_mlp_ratio)
