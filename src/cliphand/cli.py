@@ -184,6 +184,27 @@ def cmd_model_summary(args: argparse.Namespace) -> None:
             print(f"  CM (training only): not installed ({cm['reason']})")
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    from cliphand.model import load_config
+    from cliphand.train.runs import train_runs
+
+    if args.epochs is not None and args.max_steps is not None:
+        raise CliError("give --epochs or --max-steps, not both")
+    config = load_config(args.config)
+    summary = train_runs(
+        config, args.data, args.out, args.dataset, args.epochs, args.max_steps, args.resume, args.seed, args.seeds
+    )
+    if summary is not None:
+        print(json.dumps(summary, indent=2))
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from cliphand.train.evaluate import evaluate_checkpoint
+
+    out = evaluate_checkpoint(args.checkpoint, args.dataset, args.data, args.out, args.split, args.overlays)
+    print(f"wrote {out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cliphand", description=__doc__)
     parser.add_argument("--version", action="version", version=f"cliphand {__version__}")
@@ -265,6 +286,27 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--no-cm", action="store_true", help="do not load the CM encoders to count them")
     summary.set_defaults(func=cmd_model_summary)
 
+    train = commands.add_parser("train", help="train a network (torchrun for several processes)")
+    train.add_argument("--config", required=True, help="a shipped config name or a YAML file")
+    train.add_argument("--data", required=True, type=Path, help="dataset folder in its official layout")
+    train.add_argument("--dataset", choices=("freihand", "rhd"), default="freihand")
+    train.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, logs, plots)")
+    train.add_argument("--epochs", type=int, help="override the config's epochs")
+    train.add_argument("--max-steps", type=int, help="stop after this many optimiser steps")
+    train.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seeds", type=int, default=1, help="train this many seeds (seed, seed+1, ...) and summarise")
+    train.set_defaults(func=cmd_train)
+
+    evaluate_ckpt = commands.add_parser("eval", help="evaluate a checkpoint on a dataset's evaluation split")
+    evaluate_ckpt.add_argument("--checkpoint", required=True, type=Path)
+    evaluate_ckpt.add_argument("--dataset", choices=("freihand", "rhd", "dexter-object"), default="freihand")
+    evaluate_ckpt.add_argument("--data", required=True, type=Path)
+    evaluate_ckpt.add_argument("--out", required=True, type=Path)
+    evaluate_ckpt.add_argument("--split", default="evaluation", help="evaluation (default) or training")
+    evaluate_ckpt.add_argument("--overlays", type=int, default=8, help="overlay pictures to draw")
+    evaluate_ckpt.set_defaults(func=cmd_eval)
+
     report = commands.add_parser("report", help="scores.json files as a Markdown table (paper Table 3/4 columns)")
     report.add_argument("scores", nargs="+", type=Path, help="scores.json files")
     report.add_argument("--out", type=Path, help="also write the table to this file")
@@ -278,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
         code = args.func(args)
     except BrokenPipeError:  # output piped into `head` and closed early: not an error
         return 0
+    except KeyboardInterrupt:
+        print("cliphand: interrupted; a training run continues with --resume", file=sys.stderr)
+        return 130
     except (CliError, ValueError, OSError, RuntimeError) as exc:  # HandModelError is a ValueError
         print(f"cliphand: error: {exc}", file=sys.stderr)
         return 2

@@ -45,6 +45,7 @@ class Record:
     is_left: bool = False  # mirror into a right hand
     complete_3d: bool = True  # all 21 joints annotated in 3D (not so for Dexter+Object)
     source: str = ""
+    group: int = -1  # records of one annotation (FreiHAND's image versions) share a group
 
 
 def read_image(path: Path) -> np.ndarray:

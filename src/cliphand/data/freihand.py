@@ -88,6 +88,7 @@ def records(
                     gesture=meta[a]["gesture_index"] if meta else None,
                     background=meta[a]["background"] if meta else ("green" if split == "training" and v == 0 else None),
                     full_image_box=True,
+                    group=a,
                     source=f"freihand/{split}/rgb/{image_id:08d}.jpg",
                 )
             )

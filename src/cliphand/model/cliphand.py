@@ -49,6 +49,7 @@ class CLIPHand(nn.Module):
         self.register_buffer("joint_regressor", hand.joint_regressor.clone(), persistent=False)  # (16, N)
         self.register_buffer("tip_vertex_ids", hand.tip_vertex_ids.clone(), persistent=False)  # (5,)
         self.register_buffer("coarse_ids", torch.as_tensor(coarse.vertex_ids), persistent=False)  # (195,)
+        self.register_buffer("faces", hand.faces.clone(), persistent=False)  # (F, 3), for meshes and overlays
         self.backbone = build_backbone(config)
         mean, std = getattr(self.backbone, "mean", IMAGENET_MEAN), getattr(self.backbone, "std", IMAGENET_STD)
         self.register_buffer("mean", torch.tensor(mean).reshape(1, 3, 1, 1), persistent=False)
@@ -106,6 +107,21 @@ class CLIPHand(nn.Module):
 
         rot_joints = torch.einsum("jn,bnc->bjc", self.joint_regressor, vertices)
         return to_freihand_order(rot_joints, vertices[:, self.tip_vertex_ids])
+
+
+def root_translation(camera: torch.Tensor, K: torch.Tensor, image_size: int) -> torch.Tensor:
+    """Metric position of the wrist from the weak-perspective camera and the crop's K.
+
+    The camera maps root-relative x, y to crop coordinates in [-1, 1] with scale s, i.e. s (S-1)/2
+    pixels per metre, which a pinhole camera gives at depth z = 2 f / (s (S - 1)); the wrist
+    sits at pixel (t + 1) (S - 1) / 2. camera (B, 3), K (B, 3, 3) -> (B, 3).
+    """
+    s, t = camera[:, :1].clamp_min(1e-6), camera[:, 1:]
+    focal = torch.stack([K[:, 0, 0], K[:, 1, 1]], -1)
+    depth = 2 * focal.mean(-1, keepdim=True) / (s * (image_size - 1))
+    pixel = (t + 1) * (image_size - 1) / 2
+    xy = (pixel - K[:, :2, 2]) * depth / focal
+    return torch.cat([xy, depth], -1)
 
 
 def build_backbone(config: ModelConfig) -> nn.Module:

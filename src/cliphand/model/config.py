@@ -22,6 +22,24 @@ class LossWeights:
 
 
 @dataclass
+class TrainSettings:
+    """The training recipe (paper §4.2: AdamW, lr 1e-4, batch 8, 120 epochs, x0.1 every 40)."""
+
+    epochs: int = 120
+    batch_size: int = 8
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    lr_step_epochs: int = 40
+    lr_gamma: float = 0.1
+    grad_clip: float = 1.0
+    val_fraction: float = 0.05  # held out from the training data for validation
+    val_every_steps: int = 500
+    checkpoint_every_steps: int = 200
+    num_workers: int = 2
+    augment: bool = True
+
+
+@dataclass
 class ModelConfig:
     """Everything that defines a CLIP-Hand network. Module switches reproduce Table 5."""
 
@@ -48,6 +66,7 @@ class ModelConfig:
     dropout: float = 0.1
     heatmap_sigma: float = 1.5  # Gaussian target width in heatmap pixels (H/4)
     loss_weights: LossWeights = field(default_factory=LossWeights)
+    train: TrainSettings = field(default_factory=TrainSettings)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,6 +117,12 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> ModelConfig
         if bad:
             raise ConfigError(f"{source}: unknown loss weight(s) {', '.join(bad)}")
         values["loss_weights"] = LossWeights(**weights)
+    if "train" in values:
+        settings = values["train"] or {}
+        bad = sorted(set(settings) - {f.name for f in fields(TrainSettings)})
+        if bad:
+            raise ConfigError(f"{source}: unknown train setting(s) {', '.join(bad)}")
+        values["train"] = TrainSettings(**settings)
     for key in ("mted_dims", "mted_ff_dims"):
         if key in values:
             values[key] = tuple(values[key])

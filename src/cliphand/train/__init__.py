@@ -1,0 +1,1 @@
+"""Training: the loop, checkpoints, distributed runs and multi-seed summaries."""

@@ -1,0 +1,345 @@
+"""The training loop: `cliphand train`.
+
+AdamW with a step learning-rate schedule per epoch, gradient clipping, mixed precision on
+CUDA, validation on a held-out part of the training data (PA-MPJPE, F@15), CSV/TensorBoard
+logs and a loss-curve picture, and checkpoints (last and best) written atomically. A
+checkpoint holds everything needed to continue exactly: weights, optimiser, schedule, random
+states and the step; data order and augmentation are functions of (seed, epoch, index).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from cliphand.data import AugmentConfig, HandDataset, collate_samples, dataset_records
+from cliphand.eval.protocols import evaluate_freihand
+from cliphand.model import ModelConfig, build_model
+from cliphand.model.cliphand import CLIPHand, load_config_hand
+from cliphand.model.config import config_from_dict
+from cliphand.model.losses import compute_losses
+from cliphand.train.checkpoint import CheckpointError, config_differences, load_checkpoint, save_checkpoint
+from cliphand.train.distributed import Dist, all_reduce_mean, epoch_batches, init_distributed
+
+LOSS_KEYS = ("total", "vertices", "joints", "joints_from_vertices", "joints_2d", "heatmap", "contrastive")
+
+
+class TrainingError(RuntimeError):
+    """Training stopped; the message says why and where the last good checkpoint is."""
+
+
+@dataclass
+class RunOptions:
+    config: ModelConfig
+    data: Path
+    out: Path
+    dataset: str = "freihand"
+    epochs: int | None = None
+    max_steps: int | None = None
+    resume: bool = False
+    seed: int = 0
+    progress: bool = True
+
+
+class TrainStep(nn.Module):
+    """Network (+ CM when enabled) and loss in one module, so DDP sees one forward."""
+
+    def __init__(self, model: CLIPHand, cm: nn.Module | None, config: ModelConfig) -> None:
+        super().__init__()
+        self.model, self.cm, self.config = model, cm, config
+
+    def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        outputs = self.model(batch["image"], batch["rotation"], batch["scale"])
+        contrastive = None
+        if self.cm is not None:
+            contrastive = self.cm(outputs["global_feature"], batch["image"], batch["prompt"])["loss"]
+        return compute_losses(
+            outputs, batch, self.model, self.config.loss_weights, contrastive, self.config.heatmap_sigma
+        )
+
+
+def split_records(records: list, fraction: float) -> tuple[list, list]:
+    """Hold out every k-th annotation (with all its image versions) for validation."""
+    if fraction <= 0:
+        return records, []
+    k = max(2, round(1 / fraction))
+    is_val = [(r.group if r.group >= 0 else i) % k == k - 1 for i, r in enumerate(records)]
+    return [r for r, v in zip(records, is_val, strict=True) if not v], [
+        r for r, v in zip(records, is_val, strict=True) if v
+    ]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def build_cm(config: ModelConfig, feature_dim: int) -> nn.Module | None:
+    if not config.cm:
+        return None
+    try:
+        from cliphand.model.cm import CLIPModule
+
+        return CLIPModule(feature_dim, spec=config.cm_encoders)
+    except ImportError as exc:
+        raise TrainingError(f"config enables CM but its encoders are unavailable ({exc}); set 'cm: false'") from None
+
+
+class Trainer:
+    def __init__(self, options: RunOptions) -> None:
+        self.o = options
+        self.config = options.config
+        self.settings = options.config.train
+        self.d: Dist = init_distributed()
+        self.out = Path(options.out)
+
+    # ------------------------------------------------------------------ setup
+    def setup(self) -> None:
+        o, cfg, s = self.o, self.config, self.settings
+        seed_everything(o.seed)
+        records = dataset_records(o.dataset, o.data, "training")
+        train_records, val_records = split_records(records, s.val_fraction)
+        augment = AugmentConfig() if s.augment else None
+        self.train_set = HandDataset(train_records, cfg.image_size, augment, seed=o.seed)
+        self.val_set = HandDataset(val_records, cfg.image_size, None, seed=o.seed)
+        per_step = s.batch_size * self.d.world
+        if len(self.train_set) < per_step:
+            raise TrainingError(f"{len(self.train_set)} training samples are fewer than one batch of {per_step}")
+        self.steps_per_epoch = len(self.train_set) // per_step
+        epochs = o.epochs or s.epochs
+        self.total_steps = o.max_steps or epochs * self.steps_per_epoch
+        self.hand = load_config_hand(cfg)
+        self.model = build_model(cfg, self.hand).to(self.d.device)
+        self.cm = build_cm(cfg, self.model.backbone.dims[-1])
+        if self.cm is not None:
+            self.cm.to(self.d.device)
+        self.step_module = TrainStep(self.model, self.cm, cfg)
+        params = [p for p in self.step_module.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
+        spe, step_epochs, gamma = self.steps_per_epoch, s.lr_step_epochs, s.lr_gamma
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: gamma ** ((step // spe) // step_epochs)
+        )
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.d.device.type == "cuda")
+        self.step, self.best = 0, math.inf
+        self._resume_or_start()
+        self.ddp = self.step_module
+        if self.d.world > 1:
+            self.ddp = nn.parallel.DistributedDataParallel(
+                self.step_module, device_ids=[self.d.local_rank] if self.d.device.type == "cuda" else None
+            )
+
+    def _resume_or_start(self) -> None:
+        last = self.out / "last.pt"
+        if not self.o.resume:
+            if last.exists():
+                raise TrainingError(f"{self.out} already holds a run (last.pt); pass --resume or choose another --out")
+            return
+        if not last.exists():
+            raise CheckpointError(f"nothing to resume: {last} does not exist")
+        state = load_checkpoint(last)
+        differences = config_differences(state["config"], self.config.to_dict())
+        if differences:
+            raise CheckpointError(f"{last} was trained with another config (differs in: {', '.join(differences)})")
+        if state["hand_model"] != self._hand_identity():
+            raise CheckpointError(
+                f"{last} was trained with hand model {state['hand_model']}, not {self._hand_identity()}"
+            )
+        self.model.load_state_dict(state["model"])
+        if self.cm is not None and state.get("cm") is not None:
+            self.cm.load_state_dict(state["cm"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step, self.best = state["step"], state["best"]
+        torch.set_rng_state(state["rng"]["torch"])
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+        if self.d.main:
+            print(f"resuming {self.out} from step {self.step}")
+
+    def _hand_identity(self) -> dict[str, str]:
+        return {"name": self.hand.name, "mesh_hash": self.hand.mesh_hash}
+
+    # ------------------------------------------------------------------ loop
+    def run(self) -> dict[str, Any]:
+        self.setup()
+        self.out.mkdir(parents=True, exist_ok=True)
+        log = self._open_log()
+        board = self._tensorboard()
+        bar = tqdm(total=self.total_steps, initial=self.step, desc="training", unit="step",
+                   disable=not (self.o.progress and self.d.main))  # fmt: skip
+        last_saved = self.step
+        while self.step < self.total_steps:
+            epoch, offset = divmod(self.step, self.steps_per_epoch)
+            self.train_set.set_epoch(epoch)
+            batches = epoch_batches(
+                len(self.train_set), self.settings.batch_size, self.o.seed, epoch, self.d.rank, self.d.world
+            )
+            loader = torch.utils.data.DataLoader(
+                self.train_set,
+                batch_sampler=batches[offset:],
+                num_workers=self.settings.num_workers,
+                collate_fn=collate_samples,
+                generator=torch.Generator().manual_seed(self.o.seed * 100003 + epoch),  # keeps the global RNG untouched
+            )
+            tick = time.perf_counter()
+            for batch in loader:
+                try:
+                    terms = self._train_step(batch)
+                except FloatingPointError as exc:
+                    where = (
+                        f"last good checkpoint: {self.out / 'last.pt'} (step {last_saved})"
+                        if last_saved
+                        else "no checkpoint yet"
+                    )
+                    raise TrainingError(f"stopped at step {self.step + 1}: {exc}; {where}") from None
+                self.step += 1
+                now = time.perf_counter()
+                rate = self.settings.batch_size * self.d.world / (now - tick)  # data loading included
+                tick = now
+                if self.d.main:
+                    row = {
+                        "step": self.step,
+                        "epoch": epoch,
+                        "lr": self.scheduler.get_last_lr()[0],
+                        "samples_per_s": rate,
+                    }
+                    row.update({k: float(terms[k]) for k in LOSS_KEYS})
+                    log.writerow(row)
+                    if board is not None:
+                        for k in LOSS_KEYS:
+                            board.add_scalar(f"loss/{k}", row[k], self.step)
+                    bar.set_postfix(loss=f"{row['total']:.3f}", sps=f"{rate:.1f}")
+                bar.update(1)
+                done = self.step >= self.total_steps
+                if self.step % self.settings.val_every_steps == 0 or done:
+                    self._validate(board)
+                if self.step % self.settings.checkpoint_every_steps == 0 or done:
+                    self._save("last.pt")
+                    last_saved = self.step
+                if done:
+                    break
+        bar.close()
+        summary = {"step": self.step, "best_pa_mpjpe_mm": None if math.isinf(self.best) else self.best}
+        if self.d.main:
+            self._plot()
+        return summary
+
+    def _train_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        self.ddp.train()
+        batch = {k: v.to(self.d.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        with torch.autocast(self.d.device.type, dtype=torch.float16, enabled=self.d.device.type == "cuda"):
+            terms = self.ddp(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(terms["total"]).backward()
+        self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(
+            [p for g in self.optimizer.param_groups for p in g["params"]], self.settings.grad_clip
+        )
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return {k: all_reduce_mean(v.detach(), self.d) for k, v in terms.items()}
+
+    # ------------------------------------------------------------------ validation, checkpoints, logs
+    @torch.no_grad()
+    def _validate(self, board) -> None:
+        if len(self.val_set) == 0 or not self.d.main:
+            return
+        scores = predict_and_score(self.model, self.val_set, self.settings.batch_size, self.d.device)
+        pa = scores["pa_mpjpe_mm"]
+        with (self.out / "val.csv").open("a", newline="") as f:
+            if f.tell() == 0:
+                f.write("step,pa_mpjpe_mm,f_score_15mm\n")
+            f.write(
+                f"{self.step},{pa:.4f},{'' if scores['f_score_15mm'] is None else round(scores['f_score_15mm'], 5)}\n"
+            )
+        if board is not None:
+            board.add_scalar("val/pa_mpjpe_mm", pa, self.step)
+        if pa < self.best:
+            self.best = pa
+            self._save("best.pt")
+
+    def _save(self, name: str) -> None:
+        if not self.d.main:
+            return
+        state = {
+            "config": self.config.to_dict(),
+            "model": self.model.state_dict(),
+            "cm": None if self.cm is None else self.cm.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "step": self.step,
+            "best": self.best,
+            "seed": self.o.seed,
+            "hand_model": self._hand_identity(),
+            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+        }
+        save_checkpoint(self.out / name, state)
+
+    def _open_log(self):
+        path = self.out / "metrics.csv"
+        fresh = not path.exists() or not self.o.resume
+        handle = path.open("w" if fresh else "a", newline="", buffering=1)
+        writer = csv.DictWriter(handle, ["step", "epoch", "lr", "samples_per_s", *LOSS_KEYS])
+        if fresh and self.d.main:
+            writer.writeheader()
+        self._log_handle = handle
+        return writer
+
+    def _tensorboard(self):
+        if not self.d.main:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            return None  # tensorboard is optional: the CSV logs hold the same numbers
+        return SummaryWriter(str(self.out / "tensorboard"))
+
+    def _plot(self) -> None:
+        from cliphand.train.plots import plot_run
+
+        self._log_handle.flush()
+        plot_run(self.out)
+
+
+@torch.no_grad()
+def predict(model: CLIPHand, dataset: HandDataset, batch_size: int, device: torch.device) -> dict[str, np.ndarray]:
+    """Run the network over a dataset: root-relative joints and vertices, plus the labels."""
+    model.eval()
+    # Its own generator: validation must not draw from the global RNG that dropout uses, or a
+    # run that validated at a checkpoint would diverge from one that did not.
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, collate_fn=collate_samples, generator=torch.Generator().manual_seed(0)
+    )
+    out: dict[str, list] = {"joints": [], "vertices": [], "gt_joints": [], "gt_vertices": [], "has_vertices": []}
+    for batch in loader:
+        pred = model(batch["image"].to(device))
+        out["joints"].append(pred["joints"].cpu().numpy())
+        out["vertices"].append(pred["vertices"].cpu().numpy())
+        out["gt_joints"].append(batch["joints_3d"].numpy())
+        out["gt_vertices"].append(batch["vertices"].numpy())
+        out["has_vertices"].append(batch["has_vertices"].numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def predict_and_score(model: CLIPHand, dataset: HandDataset, batch_size: int, device: torch.device) -> dict[str, Any]:
+    """PA-MPJPE, F@15 and the rest of FreiHAND's metrics on a dataset (vertices where it has them)."""
+    p = predict(model, dataset, batch_size, device)
+    with_mesh = p["has_vertices"].all() and p["gt_vertices"].shape[1] == p["vertices"].shape[1]
+    return evaluate_freihand(p["gt_joints"], p["gt_vertices"], p["joints"], p["vertices"] if with_mesh else None)
+
+
+def config_from_checkpoint(state: dict[str, Any]) -> ModelConfig:
+    return config_from_dict(state["config"], "checkpoint config")
