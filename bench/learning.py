@@ -16,8 +16,8 @@ import torch
 
 from cliphand.data import load_dataset
 from cliphand.model import build_model, load_config
+from cliphand.model.checkpoint import load_model_from_checkpoint
 from cliphand.synth.writer import write_dataset
-from cliphand.train.evaluate import load_model_from_checkpoint
 from cliphand.train.runs import train_runs
 from cliphand.train.trainer import predict_and_score
 

@@ -154,7 +154,7 @@ def test_two_process_gloo_run(config_file, data, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     state = load_checkpoint(out / "last.pt")
     assert state["step"] == 3
-    from cliphand.train.evaluate import load_model_from_checkpoint
+    from cliphand.model.checkpoint import load_model_from_checkpoint
 
     model = load_model_from_checkpoint(out / "last.pt")
     assert model(torch.rand(1, 3, 128, 128))["joints"].shape == (1, 21, 3)

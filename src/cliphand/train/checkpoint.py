@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 from pathlib import Path
@@ -11,10 +10,9 @@ from typing import Any
 import torch
 
 from cliphand import __version__
+from cliphand.model.checkpoint import CheckpointError, load_checkpoint
 
-
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, corrupt, or does not fit the run."""
+__all__ = ["CheckpointError", "config_differences", "load_checkpoint", "save_checkpoint"]
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
@@ -31,22 +29,6 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint written by save_checkpoint, or raise CheckpointError in one line."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        data = path.read_bytes()
-        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises many kinds for a damaged file
-        raise CheckpointError(f"corrupt checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
-    required = ("config", "model", "step", "hand_model")
-    if not isinstance(state, dict) or any(k not in state for k in required):
-        raise CheckpointError(f"{path} is not a cliphand checkpoint (needs {', '.join(required)})")
-    return state
 
 
 def config_differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:

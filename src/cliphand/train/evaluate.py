@@ -12,22 +12,8 @@ from cliphand.data import collate_samples, load_dataset
 from cliphand.eval.predictions import write_freihand_predictions, zip_predictions
 from cliphand.eval.protocols import DEXTER_PROTOCOL, RHD_PROTOCOL, evaluate_freihand, evaluate_pck
 from cliphand.eval.report import format_scores, plot_pck
-from cliphand.model import build_model
-from cliphand.model.cliphand import load_config_hand, root_translation
-from cliphand.train.checkpoint import CheckpointError, load_checkpoint
-from cliphand.train.trainer import config_from_checkpoint
-
-
-def load_model_from_checkpoint(path: str | Path) -> torch.nn.Module:
-    """The network stored in a checkpoint, in eval mode, checked against its hand model."""
-    state = load_checkpoint(path)
-    config = config_from_checkpoint(state)
-    hand = load_config_hand(config)
-    if state["hand_model"] != {"name": hand.name, "mesh_hash": hand.mesh_hash}:
-        raise CheckpointError(f"{path} was trained with hand model {state['hand_model']}, which is not available here")
-    model = build_model(config, hand)
-    model.load_state_dict(state["model"])
-    return model.eval()
+from cliphand.model.checkpoint import load_model_from_checkpoint
+from cliphand.model.cliphand import root_translation
 
 
 @torch.no_grad()

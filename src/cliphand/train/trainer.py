@@ -26,7 +26,6 @@ from cliphand.data import AugmentConfig, HandDataset, collate_samples, dataset_r
 from cliphand.eval.protocols import evaluate_freihand
 from cliphand.model import ModelConfig, build_model
 from cliphand.model.cliphand import CLIPHand, load_config_hand
-from cliphand.model.config import config_from_dict
 from cliphand.model.losses import compute_losses
 from cliphand.train.checkpoint import CheckpointError, config_differences, load_checkpoint, save_checkpoint
 from cliphand.train.distributed import Dist, all_reduce_mean, epoch_batches, init_distributed
@@ -339,7 +338,3 @@ def predict_and_score(model: CLIPHand, dataset: HandDataset, batch_size: int, de
     p = predict(model, dataset, batch_size, device)
     with_mesh = p["has_vertices"].all() and p["gt_vertices"].shape[1] == p["vertices"].shape[1]
     return evaluate_freihand(p["gt_joints"], p["gt_vertices"], p["joints"], p["vertices"] if with_mesh else None)
-
-
-def config_from_checkpoint(state: dict[str, Any]) -> ModelConfig:
-    return config_from_dict(state["config"], "checkpoint config")

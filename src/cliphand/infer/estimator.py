@@ -1,0 +1,195 @@
+"""`HandPoseEstimator`: joints and a mesh from a photo of a hand, in the camera frame.
+
+    est = HandPoseEstimator.from_checkpoint("runs/tiny/best.pt")
+    pred = est.predict("hand.jpg", bbox=(x, y, w, h), is_left=False)
+    pred.joints_3d (21, 3) metres, pred.joints_2d (21, 2) pixels of the input, pred.vertices (N, 3)
+
+The image is cropped around the box (square, padded) with the intrinsics K of the full image
+(focal length `focal`, default 1.2 x the longer side, centre at the image centre) carried into
+the crop; the network's root-relative prediction is placed in the camera frame with the wrist
+position its weak-perspective camera implies. Left hands are mirrored in, and the result
+mirrored back.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from cliphand.data.geometry import crop_affine, project, warp
+from cliphand.model.cliphand import root_translation
+
+BOX_PADDING = 1.3  # the crop side is this many times the box's longer side
+
+
+class InferenceError(ValueError):
+    """An input that cannot be used (unreadable image, bad box), named in one line."""
+
+
+@dataclass
+class HandPrediction:
+    """One hand. Metres in the input camera's frame; pixels of the input image."""
+
+    joints_3d: np.ndarray  # (21, 3)
+    joints_2d: np.ndarray  # (21, 2)
+    vertices: np.ndarray  # (N, 3)
+    faces: np.ndarray  # (F, 3)
+    camera: np.ndarray  # (3,) the network's weak-perspective camera of the crop
+    K: np.ndarray  # (3, 3) intrinsics used for the input image
+    confidence: float  # 0..1, how peaked the joint heatmaps are (1.0 for networks without heatmaps)
+    is_left: bool
+
+    def to_dict(self) -> dict:
+        return {
+            "joints_3d": self.joints_3d.round(6).tolist(),
+            "joints_2d": self.joints_2d.round(3).tolist(),
+            "vertices": self.vertices.round(6).tolist(),
+            "faces": self.faces.tolist(),
+            "camera": self.camera.round(6).tolist(),
+            "K": self.K.round(4).tolist(),
+            "confidence": round(float(self.confidence), 4),
+            "is_left": self.is_left,
+        }
+
+
+def load_image(image: str | Path | np.ndarray | Image.Image) -> np.ndarray:
+    """Any image (path, array, PIL; grayscale, RGBA, RGB) -> (H, W, 3) uint8 RGB."""
+    if isinstance(image, str | Path):
+        try:
+            with Image.open(image) as img:
+                return np.asarray(img.convert("RGB"))
+        except FileNotFoundError:
+            raise InferenceError(f"image not found: {image}") from None
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise InferenceError(f"cannot read image {image}: {exc}") from None
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB"))
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
+        raise InferenceError(f"expected an (H, W), (H, W, 3) or (H, W, 4) image, got shape {array.shape}")
+    if array.shape[2] == 1:
+        array = np.repeat(array, 3, axis=2)
+    if array.dtype != np.uint8:
+        array = np.clip(array * (255.0 if array.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(array[..., :3])
+
+
+def default_intrinsics(width: int, height: int, focal: float | None = None) -> np.ndarray:
+    f = focal or 1.2 * max(width, height)
+    return np.array([[f, 0.0, (width - 1) / 2], [0.0, f, (height - 1) / 2], [0.0, 0.0, 1.0]])
+
+
+class HandPoseEstimator:
+    """Runs a CLIP-Hand network (PyTorch or ONNX Runtime) on images."""
+
+    def __init__(self, model, faces: np.ndarray, image_size: int, backend: str = "torch", device: str = "cpu") -> None:
+        self.model, self.faces, self.size, self.backend = model, faces, image_size, backend
+        self.device = torch.device(device)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "cpu", backend: str = "torch") -> HandPoseEstimator:
+        """Load a training checkpoint (backend "torch") or an exported .onnx file (backend "onnx")."""
+        if backend == "onnx":
+            from cliphand.infer.onnx import OnnxHandModel
+
+            runtime = OnnxHandModel(path)
+            return cls(runtime, runtime.faces, runtime.image_size, "onnx", "cpu")
+        if backend != "torch":
+            raise InferenceError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+        from cliphand.model.checkpoint import load_model_from_checkpoint
+
+        model = load_model_from_checkpoint(path).to(device)
+        return cls(model, model.faces.cpu().numpy(), model.config.image_size, "torch", device)
+
+    def predict(
+        self, image, bbox: Sequence[float] | None = None, is_left: bool = False, focal: float | None = None
+    ) -> HandPrediction:
+        """One hand in one image. bbox = (x, y, w, h) in pixels; without it the whole image is the crop."""
+        return self.predict_batch([image], [bbox], [is_left], focal)[0]
+
+    def predict_batch(
+        self,
+        images: Sequence,
+        bboxes: Sequence[Sequence[float] | None] | None = None,
+        is_left: Sequence[bool] | None = None,
+        focal: float | None = None,
+    ) -> list[HandPrediction]:
+        """Several hands at once: one forward pass over all crops."""
+        bboxes = list(bboxes) if bboxes is not None else [None] * len(images)
+        is_left = list(is_left) if is_left is not None else [False] * len(images)
+        crops, Ks, crop_Ks = [], [], []
+        for image, box, left in zip(images, bboxes, is_left, strict=True):
+            crop, K, K_crop = self._crop(load_image(image), box, left, focal)
+            crops.append(crop)
+            Ks.append(K)
+            crop_Ks.append(K_crop)
+        batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255.0
+        out = self._run(batch)
+        K_crop_t = torch.as_tensor(np.stack(crop_Ks), dtype=torch.float32)
+        root = root_translation(out["camera"], K_crop_t, self.size)[:, None]
+        wrist = out["joints"][:, :1]
+        joints = (out["joints"] - wrist + root).numpy().astype(np.float64)
+        vertices = (out["vertices"] - wrist + root).numpy().astype(np.float64)
+        confidence = _confidence(out.get("heatmaps"), len(crops))
+        predictions = []
+        for i, left in enumerate(is_left):
+            j, v = joints[i], vertices[i]
+            if left:  # back from the mirrored right hand: negate camera x
+                j, v = j * [-1.0, 1.0, 1.0], v * [-1.0, 1.0, 1.0]
+            predictions.append(
+                HandPrediction(
+                    joints_3d=j,
+                    joints_2d=project(j, Ks[i]),
+                    vertices=v,
+                    faces=self.faces[:, ::-1].copy() if left else self.faces,
+                    camera=out["camera"][i].numpy(),
+                    K=Ks[i],
+                    confidence=float(confidence[i]),
+                    is_left=bool(left),
+                )
+            )
+        return predictions
+
+    def _crop(self, image: np.ndarray, box, is_left: bool, focal: float | None) -> tuple[np.ndarray, ...]:
+        h, w = image.shape[:2]
+        K = default_intrinsics(w, h, focal)
+        if box is None:
+            warnings.warn("no bounding box given: the whole image is taken as the hand crop", stacklevel=3)
+            centre, side = np.array([(w - 1) / 2, (h - 1) / 2]), float(max(w, h))
+        else:
+            x, y, bw, bh = (float(v) for v in box)
+            if bw <= 0 or bh <= 0:
+                raise InferenceError(f"bounding box must have positive width and height, got {tuple(box)}")
+            centre, side = np.array([x + bw / 2 - 0.5, y + bh / 2 - 0.5]), BOX_PADDING * max(bw, bh)
+        view, K_view = image, K
+        if is_left:  # mirror into a right hand: flip, and move the principal point accordingly
+            view = np.ascontiguousarray(image[:, ::-1])
+            K_view = K.copy()
+            K_view[0, 2] = w - 1 - K[0, 2]
+            centre = np.array([w - 1 - centre[0], centre[1]])
+        affine, crop_only = crop_affine(K_view, centre, side, self.size)
+        return warp(view, affine, self.size), K, crop_only @ K_view
+
+    @torch.no_grad()
+    def _run(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.backend == "onnx":
+            return self.model(batch)
+        out = self.model(batch.to(self.device))
+        return {k: v.cpu() for k, v in out.items() if v is not None}
+
+
+def _confidence(heatmaps: torch.Tensor | None, batch: int) -> np.ndarray:
+    """Mean over joints of the probability mass near each heatmap's peak (3x3), in [0, 1]."""
+    if heatmaps is None:
+        return np.ones(batch)
+    joints = heatmaps[:, :21].flatten(2).softmax(-1).reshape(heatmaps.shape[0], 21, *heatmaps.shape[2:])
+    mass = torch.nn.functional.avg_pool2d(joints, 3, stride=1, padding=1) * 9  # 3x3 sums
+    return mass.flatten(2).max(-1).values.mean(-1).numpy()
