@@ -9,6 +9,8 @@ rows and columns (patch-wise); the same is done over channels split into groups 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 from torch import nn
 
@@ -34,7 +36,6 @@ class PoolAttention(nn.Module):
         super().__init__()
         if dim % CHANNEL_GROUP:
             raise ValueError(f"PAT blocks need channels divisible by {CHANNEL_GROUP}, got {dim}")
-        self.rows, self.cols = nn.AdaptiveAvgPool2d((None, 4)), nn.AdaptiveAvgPool2d((4, None))
         self.norm = GroupNorm1(dim)
         self.patch_proj = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
         self.embed_proj = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
@@ -42,11 +43,32 @@ class PoolAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
-        patch = self.patch_proj(self.rows(x) @ self.cols(x))  # (B,C,H,4) @ (B,C,4,W)
+        patch = self.patch_proj(_pool_last(x) @ _pool_rows(x))  # (B,C,H,4) @ (B,C,4,W)
         groups = x.flatten(2).transpose(1, 2).reshape(b, h * w, CHANNEL_GROUP, c // CHANNEL_GROUP)
-        embed = self.rows(groups) @ self.cols(groups)  # (B,HW,32,4) @ (B,HW,4,C/32)
+        embed = _pool_last(groups) @ _pool_rows(groups)  # (B,HW,32,4) @ (B,HW,4,C/32)
         embed = self.embed_proj(embed.reshape(b, h * w, c).transpose(1, 2).reshape(b, c, h, w))
         return self.out_proj(self.norm(patch + embed))
+
+
+def _pool_last(x: torch.Tensor) -> torch.Tensor:
+    """Adaptive average pooling of the last axis to 4 bins: (..., N) -> (..., 4)."""
+    return x @ _pool_matrix(x.shape[-1], x.dtype, x.device)
+
+
+def _pool_rows(x: torch.Tensor) -> torch.Tensor:
+    """Adaptive average pooling of the second-to-last axis to 4 bins: (..., N, M) -> (..., 4, M)."""
+    return _pool_matrix(x.shape[-2], x.dtype, x.device).T @ x
+
+
+@lru_cache(maxsize=64)
+def _pool_matrix(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(n, 4) averaging weights with AdaptiveAvgPool's bins [floor(i n / 4), ceil((i + 1) n / 4)).
+    A constant matrix instead of adaptive pooling, so the network exports to ONNX."""
+    weights = torch.zeros(n, 4, dtype=dtype)
+    for i in range(4):
+        start, end = (i * n) // 4, -(-((i + 1) * n) // 4)
+        weights[start:end, i] = 1.0 / (end - start)
+    return weights.to(device)
 
 
 class PATBlock(nn.Module):

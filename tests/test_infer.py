@@ -1,0 +1,102 @@
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cliphand.hand import load_hand_model
+from cliphand.infer import HandPoseEstimator
+from cliphand.infer.estimator import InferenceError, load_image
+from cliphand.model import build_model, load_config
+from cliphand.train.checkpoint import save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    config = load_config("tiny")
+    hand = load_hand_model("openhand")
+    model = build_model(config, hand)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(path, {"config": config.to_dict(), "model": model.state_dict(), "step": 0,
+                           "hand_model": {"name": hand.name, "mesh_hash": hand.mesh_hash}})  # fmt: skip
+    return path
+
+
+@pytest.fixture(scope="module")
+def estimator(checkpoint):
+    return HandPoseEstimator.from_checkpoint(checkpoint)
+
+
+def _photo(h, w, channels=3, seed=0):
+    rng = np.random.default_rng(seed)
+    shape = (h, w) if channels == 1 else (h, w, channels)
+    return (rng.random(shape) * 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("shape", [(97, 131, 3), (240, 160, 1), (120, 120, 4)])
+def test_any_size_grayscale_and_rgba(estimator, shape):
+    h, w, c = shape
+    pred = estimator.predict(_photo(h, w, c), bbox=(10, 12, 50, 60))
+    assert pred.joints_3d.shape == (21, 3) and pred.joints_2d.shape == (21, 2)
+    assert pred.vertices.shape[1] == 3 and pred.faces.shape[1] == 3
+    assert np.isfinite(pred.joints_3d).all() and 0.0 <= pred.confidence <= 1.0
+    # 2D joints are the projection of the 3D joints with the input image's intrinsics.
+    uvw = pred.joints_3d @ pred.K.T
+    np.testing.assert_allclose(pred.joints_2d, uvw[:, :2] / uvw[:, 2:], rtol=1e-6)
+
+
+def test_box_partly_outside_the_image_and_no_box(estimator):
+    pred = estimator.predict(_photo(100, 100), bbox=(-30, 70, 60, 60))
+    assert np.isfinite(pred.joints_2d).all()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        estimator.predict(_photo(80, 90))
+    assert any("whole image" in str(w.message) for w in caught)
+    with pytest.raises(InferenceError, match="positive width"):
+        estimator.predict(_photo(50, 50), bbox=(0, 0, 0, 10))
+
+
+def test_left_hand_is_the_mirror_of_the_flipped_right_hand(estimator):
+    image = _photo(120, 160, seed=3)
+    box = (30, 20, 70, 80)
+    left = estimator.predict(image, bbox=box, is_left=True)
+    flipped_box = (160 - box[0] - box[2], box[1], box[2], box[3])
+    right = estimator.predict(np.ascontiguousarray(image[:, ::-1]), bbox=flipped_box)
+    np.testing.assert_allclose(left.joints_3d, right.joints_3d * [-1, 1, 1], atol=1e-5)
+    np.testing.assert_allclose(left.joints_2d[:, 0], 159 - right.joints_2d[:, 0], atol=1e-3)
+    assert left.is_left and not right.is_left
+
+
+def test_batch_equals_single(estimator):
+    images = [_photo(100, 120, seed=s) for s in range(3)]
+    boxes = [(10, 10, 60, 60), (20, 5, 50, 70), (0, 0, 100, 100)]
+    batch = estimator.predict_batch(images, boxes)
+    for image, box, pred in zip(images, boxes, batch, strict=True):
+        np.testing.assert_allclose(estimator.predict(image, bbox=box).joints_3d, pred.joints_3d, atol=1e-5)
+
+
+def test_bad_images(tmp_path, estimator):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8 not a jpeg")
+    with pytest.raises(InferenceError, match="cannot read image .*broken.jpg"):
+        estimator.predict(bad, bbox=(0, 0, 10, 10))
+    with pytest.raises(InferenceError, match="image not found"):
+        load_image(tmp_path / "nope.png")
+    Image.fromarray(_photo(40, 50)).save(tmp_path / "ok.png")
+    assert load_image(tmp_path / "ok.png").shape == (40, 50, 3)
+
+
+def test_onnx_matches_pytorch(checkpoint, estimator, tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from cliphand.infer.onnx import export_onnx
+
+    path = export_onnx(checkpoint, tmp_path / "tiny.onnx")
+    onnx_estimator = HandPoseEstimator.from_checkpoint(path, backend="onnx")
+    images = [_photo(100, 120, seed=s) for s in range(2)]
+    boxes = [(10, 10, 60, 60), (20, 5, 50, 70)]
+    for a, b in zip(estimator.predict_batch(images, boxes), onnx_estimator.predict_batch(images, boxes), strict=True):
+        np.testing.assert_allclose(a.joints_3d, b.joints_3d, atol=1e-3)  # metres: sub-millimetre
+        np.testing.assert_allclose(a.vertices, b.vertices, atol=1e-3)
