@@ -205,6 +205,36 @@ def cmd_eval(args: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from cliphand.infer import HandPoseEstimator
+    from cliphand.infer.predict import expand_inputs, predict_images
+
+    bbox = None
+    if args.bbox:
+        try:
+            bbox = [float(v) for v in args.bbox.split(",")]
+        except ValueError:
+            bbox = []
+        if len(bbox) != 4:
+            raise CliError(f"--bbox must be x,y,w,h, got {args.bbox!r}")
+    backend = "onnx" if str(args.checkpoint).endswith(".onnx") else "torch"
+    estimator = HandPoseEstimator.from_checkpoint(args.checkpoint, backend=backend)
+    paths = expand_inputs(args.paths)
+    if not paths:
+        raise CliError("no images to process")
+    results, errors = predict_images(estimator, paths, args.out, bbox, args.left, args.focal, args.mesh_format)
+    print(
+        f"wrote {len(results)} predictions to {args.out} (index.html)" + (f"; {len(errors)} failed" if errors else "")
+    )
+    return 1 if errors else 0
+
+
+def cmd_export_onnx(args: argparse.Namespace) -> None:
+    from cliphand.infer.onnx import export_onnx
+
+    print(f"wrote {export_onnx(args.checkpoint, args.out)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cliphand", description=__doc__)
     parser.add_argument("--version", action="version", version=f"cliphand {__version__}")
@@ -306,6 +336,21 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_ckpt.add_argument("--split", default="evaluation", help="evaluation (default) or training")
     evaluate_ckpt.add_argument("--overlays", type=int, default=8, help="overlay pictures to draw")
     evaluate_ckpt.set_defaults(func=cmd_eval)
+
+    predict = commands.add_parser("predict", help="joints, mesh and overlay for images and folders")
+    predict.add_argument("paths", nargs="+", help="images or folders of images")
+    predict.add_argument("--checkpoint", required=True, type=Path, help="a checkpoint (.pt) or an exported .onnx")
+    predict.add_argument("--out", required=True, type=Path)
+    predict.add_argument("--bbox", help="hand box x,y,w,h in pixels (default: the whole image)")
+    predict.add_argument("--left", action="store_true", help="the hand is a left hand")
+    predict.add_argument("--focal", type=float, help="focal length in pixels (default 1.2 x the longer side)")
+    predict.add_argument("--mesh-format", choices=(".obj", ".ply"), default=".obj")
+    predict.set_defaults(func=cmd_predict)
+
+    export = commands.add_parser("export-onnx", help="export a checkpoint's inference path to ONNX")
+    export.add_argument("--checkpoint", required=True, type=Path)
+    export.add_argument("--out", required=True, type=Path)
+    export.set_defaults(func=cmd_export_onnx)
 
     report = commands.add_parser("report", help="scores.json files as a Markdown table (paper Table 3/4 columns)")
     report.add_argument("scores", nargs="+", type=Path, help="scores.json files")
