@@ -100,3 +100,28 @@ def test_onnx_matches_pytorch(checkpoint, estimator, tmp_path):
     for a, b in zip(estimator.predict_batch(images, boxes), onnx_estimator.predict_batch(images, boxes), strict=True):
         np.testing.assert_allclose(a.joints_3d, b.joints_3d, atol=1e-3)  # metres: sub-millimetre
         np.testing.assert_allclose(a.vertices, b.vertices, atol=1e-3)
+
+
+def test_predict_cli_processes_good_inputs_and_reports_bad_ones(checkpoint, tmp_path, capsys):
+    from cliphand.cli import main
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray(_photo(90, 110, seed=i)).save(folder / f"hand{i}.png")
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    out = tmp_path / "out"
+    code = main(["predict", str(folder), "--checkpoint", str(checkpoint), "--out", str(out), "--bbox", "10,10,60,60"])
+    assert code == 1  # one input failed
+    assert "broken.jpg" in capsys.readouterr().err
+    import json
+
+    record = json.loads((out / "hand0.json").read_text())
+    for key in ("joints_3d", "joints_2d", "vertices", "faces", "camera", "is_left"):
+        assert key in record
+    assert np.asarray(record["joints_3d"]).shape == (21, 3) and np.asarray(record["joints_2d"]).shape == (21, 2)
+    assert (out / "hand1.obj").exists() and (out / "hand1_overlay.png").exists()
+    page = (out / "index.html").read_text()
+    assert "hand0_overlay.png" in page and "broken.jpg" in page
+    assert main(["predict", str(folder / "hand0.png"), "--checkpoint", str(checkpoint), "--out", str(out),
+                 "--bbox", "1,2,3"]) == 2  # fmt: skip
