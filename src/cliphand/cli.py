@@ -235,6 +235,13 @@ def cmd_export_onnx(args: argparse.Namespace) -> None:
     print(f"wrote {export_onnx(args.checkpoint, args.out)}")
 
 
+def cmd_demo(args: argparse.Namespace) -> None:
+    from cliphand.demo import run_demo
+
+    index = run_demo(args.out, args.train_images, args.test_images, args.steps, workers=args.workers, seed=args.seed)
+    print(f"report: {index}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cliphand", description=__doc__)
     parser.add_argument("--version", action="version", version=f"cliphand {__version__}")
@@ -351,6 +358,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--checkpoint", required=True, type=Path)
     export.add_argument("--out", required=True, type=Path)
     export.set_defaults(func=cmd_export_onnx)
+
+    demo = commands.add_parser("demo", help="synthetic data -> train tiny -> evaluate -> predict -> report")
+    demo.add_argument("--out", type=Path, default=Path("cliphand_demo"), help="report folder")
+    demo.add_argument("--train-images", type=int, default=1200)
+    demo.add_argument("--test-images", type=int, default=120)
+    demo.add_argument("--steps", type=int, default=300, help="training steps (batch 16)")
+    demo.add_argument("--workers", type=int, default=2)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(func=cmd_demo)
 
     report = commands.add_parser("report", help="scores.json files as a Markdown table (paper Table 3/4 columns)")
     report.add_argument("scores", nargs="+", type=Path, help="scores.json files")

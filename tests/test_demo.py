@@ -1,0 +1,16 @@
+import json
+
+from cliphand.cli import main
+
+
+def test_demo_pipeline_on_a_reduced_budget(tmp_path, capsys):
+    out = tmp_path / "demo"
+    argv = ["demo", "--out", str(out), "--train-images", "24", "--test-images", "8", "--steps", "3", "--workers", "1"]
+    assert main(argv) == 0
+    assert f"report: {out / 'index.html'}" in capsys.readouterr().out
+    page = (out / "index.html").read_text()
+    for link in ("run/loss_curve.png", "eval/scores_pck.png", "eval/overlays.png", "predictions/index.html"):
+        assert link in page and (out / link).exists(), link
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scores"]["n_samples"] == 8 and summary["scores"]["pa_mpjpe_mm"] > 0
+    assert len(list((out / "predictions").glob("*.json"))) == 8 and len(list((out / "predictions").glob("*.obj"))) == 8
