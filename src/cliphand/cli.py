@@ -242,6 +242,23 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"report: {index}")
 
 
+def cmd_bench(args: argparse.Namespace) -> None:
+    from cliphand.infer.bench import benchmark, format_bench
+
+    if (args.checkpoint is None) == (args.config is None):
+        raise CliError("give --checkpoint or --config (one of them)")
+    if args.checkpoint is not None:
+        from cliphand.model.checkpoint import load_model_from_checkpoint
+
+        model, name = load_model_from_checkpoint(args.checkpoint), str(args.checkpoint)
+    else:
+        from cliphand.model import build_model, load_config
+
+        model, name = build_model(load_config(args.config)), args.config
+    result = benchmark(model, model.config.image_size, runs=args.runs, onnx=not args.no_onnx)
+    print(json.dumps(result, indent=2) if args.json else format_bench(name, result))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cliphand", description=__doc__)
     parser.add_argument("--version", action="version", version=f"cliphand {__version__}")
@@ -344,14 +361,18 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_ckpt.add_argument("--overlays", type=int, default=8, help="overlay pictures to draw")
     evaluate_ckpt.set_defaults(func=cmd_eval)
 
-    predict = commands.add_parser("predict", help="joints, mesh and overlay for images and folders")
-    predict.add_argument("paths", nargs="+", help="images or folders of images")
+    predict = commands.add_parser("predict", help="joints, mesh and overlay for images, folders and videos")
+    predict.add_argument("paths", nargs="+", help="images, folders of images, or videos (.mp4 ...)")
     predict.add_argument("--checkpoint", required=True, type=Path, help="a checkpoint (.pt) or an exported .onnx")
     predict.add_argument("--out", required=True, type=Path)
     predict.add_argument("--bbox", help="hand box x,y,w,h in pixels (default: the whole image)")
     predict.add_argument("--left", action="store_true", help="the hand is a left hand")
     predict.add_argument("--focal", type=float, help="focal length in pixels (default 1.2 x the longer side)")
     predict.add_argument("--mesh-format", choices=(".obj", ".ply"), default=".obj")
+    predict.add_argument("--min-cutoff", type=float, default=1.0, help="video One Euro filter: cut-off at rest (Hz)")
+    predict.add_argument("--beta", type=float, default=0.5, help="video One Euro filter: speed coefficient")
+    predict.add_argument("--d-cutoff", type=float, default=1.0, help="video One Euro filter: derivative cut-off (Hz)")
+    predict.add_argument("--no-smoothing", action="store_true", help="video: no temporal smoothing")
     predict.set_defaults(func=cmd_predict)
 
     export = commands.add_parser("export-onnx", help="export a checkpoint's inference path to ONNX")
@@ -367,6 +388,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workers", type=int, default=2)
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=cmd_demo)
+
+    bench = commands.add_parser("bench", help="params, GFLOPs, latency and FPS for PyTorch and ONNX Runtime")
+    bench.add_argument("--checkpoint", type=Path)
+    bench.add_argument("--config")
+    bench.add_argument("--runs", type=int, default=10)
+    bench.add_argument("--no-onnx", action="store_true")
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(func=cmd_bench)
 
     report = commands.add_parser("report", help="scores.json files as a Markdown table (paper Table 3/4 columns)")
     report.add_argument("scores", nargs="+", type=Path, help="scores.json files")

@@ -23,7 +23,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 def expand_inputs(paths: Sequence[str | Path]) -> list[Path]:
-    """Files as given, folders expanded to their images (sorted)."""
+    """Files as given, folders expanded to their images (sorted); videos pass through."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
