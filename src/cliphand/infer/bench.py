@@ -76,13 +76,10 @@ def _onnx_timings(model: torch.nn.Module, image_size: int, runs: int, batches: t
         import onnxruntime as ort
     except ImportError:
         return {"onnxruntime": "not installed (pip install 'cliphand[onnx]')"}
-    from cliphand.infer.onnx import OUTPUTS, _Exported
+    from cliphand.infer.onnx import export_model
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.onnx"
-        torch.onnx.export(_Exported(model).eval(), (torch.rand(1, 3, image_size, image_size),), str(path),
-                          input_names=["image"], output_names=list(OUTPUTS), opset_version=17,
-                          dynamic_axes={"image": {0: "batch"}, **{n: {0: "batch"} for n in OUTPUTS}}, dynamo=False)  # fmt: skip
+        path = export_model(model, Path(tmp) / "model.onnx")
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

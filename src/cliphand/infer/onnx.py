@@ -28,11 +28,15 @@ class _Exported(nn.Module):
 def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17) -> Path:
     """Write the inference path of a checkpoint as ONNX (dynamic batch), with the mesh faces,
     image size and config stored as metadata."""
-    import onnx
-
     from cliphand.model.checkpoint import load_model_from_checkpoint
 
-    model = load_model_from_checkpoint(checkpoint)
+    return export_model(load_model_from_checkpoint(checkpoint), out, opset)
+
+
+def export_model(model: nn.Module, out: str | Path, opset: int = 17) -> Path:
+    """Export a CLIPHand network to `out` (written atomically)."""
+    import onnx
+
     size = model.config.image_size
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
