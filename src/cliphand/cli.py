@@ -222,10 +222,29 @@ def cmd_predict(args: argparse.Namespace) -> int:
     paths = expand_inputs(args.paths)
     if not paths:
         raise CliError("no images to process")
-    results, errors = predict_images(estimator, paths, args.out, bbox, args.left, args.focal, args.mesh_format)
-    print(
-        f"wrote {len(results)} predictions to {args.out} (index.html)" + (f"; {len(errors)} failed" if errors else "")
-    )
+    from cliphand.infer.estimator import InferenceError
+    from cliphand.infer.smoothing import OneEuroSettings
+    from cliphand.infer.video import VIDEO_SUFFIXES, predict_video
+
+    videos = [p for p in paths if p.suffix.lower() in VIDEO_SUFFIXES]
+    images = [p for p in paths if p not in videos]
+    errors = []
+    smoothing = OneEuroSettings(float("inf") if args.no_smoothing else args.min_cutoff, args.beta, args.d_cutoff)
+    for video in videos:
+        try:
+            overlay_path, lines = predict_video(estimator, video, args.out, bbox, args.left, args.focal, smoothing)
+            print(f"wrote {overlay_path} and {lines}")
+        except InferenceError as exc:
+            errors.append(str(exc))
+            print(f"cliphand: error: {exc}", file=sys.stderr)
+    if images:
+        results, image_errors = predict_images(
+            estimator, images, args.out, bbox, args.left, args.focal, args.mesh_format
+        )
+        errors += image_errors
+        print(f"wrote {len(results)} predictions to {args.out} (index.html)")
+    if errors:
+        print(f"{len(errors)} input(s) failed", file=sys.stderr)
     return 1 if errors else 0
 
 
