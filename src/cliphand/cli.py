@@ -137,7 +137,9 @@ def cmd_synth(args: argparse.Namespace) -> None:
 
     if args.backgrounds not in ("colors", "textures", "mixed") and not Path(args.backgrounds).is_dir():
         raise CliError(f"--backgrounds must be colors, textures, mixed or a folder of images: {args.backgrounds}")
-    config = SynthConfig(size=args.size, backgrounds=args.backgrounds, supersample=args.supersample)
+    config = SynthConfig(
+        size=args.size, backgrounds=args.backgrounds, supersample=args.supersample, view_spread_deg=args.view_spread
+    )
     hand_options = {"path": args.mano_path} if args.hand == "mano" else {}
     if args.action == "preview":
         from cliphand.hand import load_hand_model
@@ -347,6 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--backgrounds", default="mixed", help="colors, textures, mixed, or a folder of images")
     synth.add_argument("--supersample", type=int, default=1, help="anti-aliasing samples per pixel side")
     synth.add_argument("--workers", type=int, default=1, help="processes")
+    synth.add_argument("--view-spread", type=float, default=180.0,
+                       help="max degrees from a frontal view (palm to camera, fingers up); 180 = any")  # fmt: skip
     synth.set_defaults(func=cmd_synth)
 
     model = commands.add_parser("model", help="the network: summary").add_subparsers(

@@ -53,6 +53,7 @@ class SynthConfig:
     jitter_deg: float = 6.0
     focal: tuple[float, float] = (420.0, 650.0)  # FreiHAND's crops have fx ~ 450-600 px at 224
     fill: tuple[float, float] = (0.55, 0.9)  # projected hand box side / image side
+    view_spread_deg: float = 180.0  # 180: any orientation; smaller: within this angle of palm-to-camera, fingers up
     shape_std: float = 1.0
     occluder_prob: float = 0.25
     motion_blur_prob: float = 0.15
@@ -134,9 +135,15 @@ class Generator:
         frames = self.model.frames
         pose = angles_to_axis_angle(torch.as_tensor(angles, dtype=frames.dtype), frames).reshape(1, 48)
         pose[:, 3:] -= self.model.pose_mean
-        # Global orientation: uniformly random, then turned so the camera tends to see the palm
-        # or the back of the hand rather than the wrist opening.
-        global_rot = _random_rotation(rng)
+        # Global orientation: uniformly random (view_spread_deg >= 180), or a random turn of at
+        # most view_spread_deg away from a frontal view (palm to the camera, fingers up).
+        if cfg.view_spread_deg >= 180:
+            global_rot = _random_rotation(rng)
+        else:
+            axis = rng.standard_normal(3)
+            angle = np.radians(cfg.view_spread_deg) * rng.random() ** 0.5
+            frontal = np.diag([1.0, -1.0, -1.0])  # hand x, y, z (radial, distal, volar) -> camera x, -y, -z
+            global_rot = _axis_angle_matrix(axis / np.linalg.norm(axis) * angle) @ frontal
         hand_to_cam = global_rot @ frames[0].numpy().T  # model frame -> hand frame -> camera
         if (hand_to_cam @ frames[0].numpy()[:, 1])[2] > 0.6:  # fingers pointing straight away
             return None
@@ -227,6 +234,16 @@ class Generator:
         for canvas, fill in ((ImageDraw.Draw(img), colour), (ImageDraw.Draw(occ), 255)):
             (canvas.ellipse if rng.random() < 0.5 else canvas.rectangle)(box, fill=fill)
         return np.asarray(img), np.where(np.asarray(occ) > 0, 0, mask).astype(np.uint8)
+
+
+def _axis_angle_matrix(rotvec: np.ndarray) -> np.ndarray:
+    """Rodrigues' formula for one (3,) rotation vector."""
+    angle = float(np.linalg.norm(rotvec))
+    if angle < 1e-12:
+        return np.eye(3)
+    k = rotvec / angle
+    skew = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    return np.eye(3) + np.sin(angle) * skew + (1 - np.cos(angle)) * skew @ skew
 
 
 def _random_rotation(rng: np.random.Generator) -> np.ndarray:
