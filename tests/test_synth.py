@@ -129,3 +129,14 @@ def test_synth_with_a_mano_file(tmp_path):
     assert main(["synth", "--out", str(out), "--num", "2", "--hand", "mano", "--mano-path", str(mano)]) == 0
     assert np.asarray(json.loads((out / "training_verts.json").read_text())).shape == (2, 778, 3)
     assert np.asarray(json.loads((out / "training_mano.json").read_text())).shape == (2, 1, 61)  # FreiHAND's width
+
+
+def test_view_spread_keeps_the_palm_toward_the_camera(hand):
+    generator = Generator(hand, SynthConfig(view_spread_deg=30.0, template_prob=1.0), seed=6)
+    for index in range(8):
+        j = generator.sample(index).joints_3d
+        volar = np.cross(j[5] - j[0], j[17] - j[0])  # index MCP x pinky MCP: out of the palm
+        volar /= np.linalg.norm(volar)
+        distal = (j[9] - j[0]) / np.linalg.norm(j[9] - j[0])
+        assert volar[2] < -np.cos(np.radians(35))  # facing the camera (camera z points away from it)
+        assert distal[1] < -np.cos(np.radians(40))  # fingers up (image y points down)
