@@ -50,6 +50,11 @@ class RunOptions:
     progress: bool = True
 
 
+class _NoLog:
+    def writerow(self, row: dict) -> None:
+        pass
+
+
 class TrainStep(nn.Module):
     """Network (+ CM when enabled) and loss in one module, so DDP sees one forward."""
 
@@ -288,11 +293,15 @@ class Trainer:
         save_checkpoint(self.out / name, state)
 
     def _open_log(self):
+        """metrics.csv on rank 0 only (other ranks must not truncate it)."""
+        if not self.d.main:
+            self._log_handle = None
+            return _NoLog()
         path = self.out / "metrics.csv"
         fresh = not path.exists() or not self.o.resume
         handle = path.open("w" if fresh else "a", newline="", buffering=1)
         writer = csv.DictWriter(handle, ["step", "epoch", "lr", "samples_per_s", *LOSS_KEYS])
-        if fresh and self.d.main:
+        if fresh:
             writer.writeheader()
         self._log_handle = handle
         return writer
