@@ -244,20 +244,11 @@ def test_training_step_with_cm_reaches_the_network_but_not_the_frozen_encoders()
     config = replace(load_config("tiny"), cm=True)
     model = build_model(config)
     cm = CLIPModule(model.backbone.dims[-1], spec=config.cm_encoders)
-    n = model.upsample.shape[0]
-    image = torch.rand(2, 3, config.image_size, config.image_size)
-    batch = {
-        "image": image,
-        "joints_3d": torch.randn(2, 21, 3) * 0.05 + torch.tensor([0, 0, 0.6]),
-        "joints_2d": torch.rand(2, 21, 2) * config.image_size,
-        "visible": torch.ones(2, 21, dtype=torch.bool),
-        "K": torch.tensor([[300.0, 0, 63.5], [0, 300.0, 63.5], [0, 0, 1]]).expand(2, 3, 3),
-        "vertices": torch.randn(2, n, 3) * 0.05 + torch.tensor([0, 0, 0.6]),
-        "has_vertices": torch.tensor([True, True]),
-    }
-    outputs = model(image, torch.zeros(2), torch.ones(2))
-    prompts = ['an image of a hand on a green background in a gesture that means "fist"'] * 2
-    contrastive = cm(outputs["global_feature"], image, prompts)["loss"]
+    from batches import random_batch
+
+    batch = random_batch(2, model.upsample.shape[0], config.image_size)
+    outputs = model(batch["image"], batch["rotation"], batch["scale"])
+    contrastive = cm(outputs["global_feature"], batch["image"], batch["prompt"])["loss"]
     compute_losses(outputs, batch, model, config.loss_weights, contrastive)["total"].backward()
     assert [name for name, p in model.named_parameters() if p.grad is None] == []
     assert [name for name, p in cm.named_parameters() if p.grad is None] == []

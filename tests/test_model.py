@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from batches import random_batch
 
 from cliphand.cli import main
 from cliphand.hand import load_hand_model
@@ -134,17 +135,8 @@ def test_heatmap_targets_peak_at_the_points():
 def test_training_step_reaches_every_parameter(hand):
     config = load_config("tiny")
     model = build_model(config, hand)
-    image = torch.rand(2, 3, config.image_size, config.image_size)
-    batch = {
-        "image": image,
-        "joints_3d": torch.randn(2, 21, 3) * 0.05 + torch.tensor([0, 0, 0.6]),
-        "joints_2d": torch.rand(2, 21, 2) * config.image_size,
-        "visible": torch.ones(2, 21, dtype=torch.bool),
-        "K": torch.tensor([[300.0, 0, 63.5], [0, 300.0, 63.5], [0, 0, 1]]).expand(2, 3, 3),
-        "vertices": torch.randn(2, hand.num_vertices, 3) * 0.05 + torch.tensor([0, 0, 0.6]),
-        "has_vertices": torch.tensor([True, True]),
-    }
-    outputs = model(image, torch.zeros(2), torch.ones(2))
+    batch = random_batch(2, hand.num_vertices, config.image_size)
+    outputs = model(batch["image"], batch["rotation"], batch["scale"])
     compute_losses(outputs, batch, model, config.loss_weights)["total"].backward()
     missing = [name for name, p in model.named_parameters() if p.grad is None]
     assert missing == []

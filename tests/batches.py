@@ -1,0 +1,22 @@
+"""A random training batch in the shape collate_samples produces, for network tests."""
+
+from __future__ import annotations
+
+import torch
+
+
+def random_batch(size: int, num_vertices: int, image_size: int, focal: float = 300.0) -> dict[str, torch.Tensor]:
+    """Hands 0.6 m in front of the camera, random images, every label present."""
+    centre = (image_size - 1) / 2
+    return {
+        "image": torch.rand(size, 3, image_size, image_size),
+        "rotation": torch.zeros(size),
+        "scale": torch.ones(size),
+        "joints_3d": torch.randn(size, 21, 3) * 0.05 + torch.tensor([0, 0, 0.6]),
+        "joints_2d": torch.rand(size, 21, 2) * image_size,
+        "visible": torch.ones(size, 21, dtype=torch.bool),
+        "K": torch.tensor([[focal, 0, centre], [0, focal, centre], [0, 0, 1]]).expand(size, 3, 3),
+        "vertices": torch.randn(size, num_vertices, 3) * 0.05 + torch.tensor([0, 0, 0.6]),
+        "has_vertices": torch.ones(size, dtype=torch.bool),
+        "prompt": ['an image of a hand on a green background in a gesture that means "fist"'] * size,
+    }
