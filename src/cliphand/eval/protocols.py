@@ -169,6 +169,6 @@ def evaluate_pck(
         "epe_median_mm": 1000 * metrics.median_error(err, vis),
         "n_samples": int(len(gt)),
         "n_scored_keypoints": int(vis.sum()),
-        "protocol": {k: v for k, v in asdict(protocol).items()},
+        "protocol": asdict(protocol),
         "curves": {"thresholds_mm": (thresholds * 1000).tolist(), "joints": curve.tolist()},
     }

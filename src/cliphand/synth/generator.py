@@ -11,7 +11,7 @@ and sensor noise add realism.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -62,7 +62,6 @@ class SynthConfig:
     supersample: int = 1  # 2 = supersampled edges at about half the speed
     optical_blur: float = 0.5  # box-blur radius (px) over the whole frame: lens softness, smooths edges
     max_tries: int = 20
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
