@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,16 +42,20 @@ def export_model(model: nn.Module, out: str | Path, opset: int = 17) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    torch.onnx.export(
-        _Exported(model).eval(),
-        (torch.rand(1, 3, size, size),),
-        str(tmp),
-        input_names=["image"],
-        output_names=list(OUTPUTS),
-        dynamic_axes={"image": {0: "batch"}, **{name: {0: "batch"} for name in OUTPUTS}},
-        opset_version=opset,
-        dynamo=False,  # the TorchScript exporter handles this network without onnxscript rewrites
-    )
+    with warnings.catch_warnings():
+        # The tracer warns that spatial sizes become constants: they are, the input size is fixed.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export", category=DeprecationWarning)
+        torch.onnx.export(
+            _Exported(model).eval(),
+            (torch.rand(1, 3, size, size),),
+            str(tmp),
+            input_names=["image"],
+            output_names=list(OUTPUTS),
+            dynamic_axes={"image": {0: "batch"}, **{name: {0: "batch"} for name in OUTPUTS}},
+            opset_version=opset,
+            dynamo=False,  # the TorchScript exporter handles this network without onnxscript rewrites
+        )
     graph = onnx.load(str(tmp))
     meta = {
         "image_size": str(size),

@@ -52,18 +52,20 @@ class PoolAttention(nn.Module):
 
 def _pool_last(x: torch.Tensor) -> torch.Tensor:
     """Adaptive average pooling of the last axis to 4 bins: (..., N) -> (..., 4)."""
-    return x @ _pool_matrix(x.shape[-1], x.dtype, x.device)
+    return x @ _pool_matrix(int(x.shape[-1]), x.dtype, x.device)
 
 
 def _pool_rows(x: torch.Tensor) -> torch.Tensor:
     """Adaptive average pooling of the second-to-last axis to 4 bins: (..., N, M) -> (..., 4, M)."""
-    return _pool_matrix(x.shape[-2], x.dtype, x.device).T @ x
+    return _pool_matrix(int(x.shape[-2]), x.dtype, x.device).T @ x
 
 
 @lru_cache(maxsize=64)
 def _pool_matrix(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """(n, 4) averaging weights with AdaptiveAvgPool's bins [floor(i n / 4), ceil((i + 1) n / 4)).
-    A constant matrix instead of adaptive pooling, so the network exports to ONNX."""
+    A constant matrix instead of adaptive pooling, so the network exports to ONNX. `n` must be a
+    Python int: a traced size would export the bin arithmetic, and ONNX's integer division
+    truncates where Python's floors, which moved the bins of short axes."""
     weights = torch.zeros(n, 4, dtype=dtype)
     for i in range(4):
         start, end = (i * n) // 4, -(-((i + 1) * n) // 4)
