@@ -33,7 +33,8 @@ def load_config_hand(config: ModelConfig) -> HandModel:
 class CLIPHand(nn.Module):
     """image (B, 3, S, S) RGB in [0, 1] -> dict of
     joints (B, 21, 3) root-relative metres (after PJ when enabled), joints_before_pj (B, 21, 3),
-    coarse_vertices (B, 195, 3), vertices (B, N, 3), camera (B, 3) weak perspective
+    coarse_vertices (B, 195, 3), vertices (B, N, 3) with the wrist the hand model regresses from
+    them at the origin, camera (B, 3) weak perspective
     (scale, tx, ty) mapping x, y to crop coordinates in [-1, 1], heatmaps (B, 216, S/4, S/4) or
     None, global_feature (B, C), template_weights (B, 19) or None.
     """
@@ -86,15 +87,23 @@ class CLIPHand(nn.Module):
         hr = self.hfa(features)
         queries, heatmaps = self.mhf(hr, global_feature)
         tokens = self.mted(f4.flatten(2).transpose(1, 2), queries)  # (B, 217, out)
+        # The losses see root-relative coordinates only, so each head's absolute offset is free:
+        # put the wrist at the origin in both, or the mesh and the skeleton drift apart.
         joints = self.joint_head(tokens[:, JOINT_TOKENS])
+        joints = joints - joints[:, :1]
         coarse = self.vertex_head(tokens[:, VERTEX_TOKENS])
+        vertices = torch.einsum("nc,bcd->bnd", self.upsample, coarse)
+        wrist = torch.einsum("n,bnd->bd", self.joint_regressor[0], vertices)[:, None]  # regressor row 0: wrist
+        coarse, vertices = coarse - wrist, vertices - wrist  # upsampling rows sum to 1: the same shift
         camera = self.camera_head(tokens[:, CAMERA_TOKEN])[:, 0]
         refined, weights = (joints, None) if self.pj is None else self.pj(joints, rotation, scale)
+        if self.pj is not None:
+            refined = refined - refined[:, :1]
         return {
             "joints": refined,
             "joints_before_pj": joints,
             "coarse_vertices": coarse,
-            "vertices": torch.einsum("nc,bcd->bnd", self.upsample, coarse),
+            "vertices": vertices,
             "camera": camera,
             "heatmaps": heatmaps,
             "global_feature": global_feature,
