@@ -58,3 +58,4 @@ def test_video_prediction_writes_overlay_video_and_json_lines(tmp_path):
     assert [r["frame"] for r in lines] == list(range(5)) and np.asarray(lines[0]["joints_3d"]).shape == (21, 3)
     assert "vertices" not in lines[0]
     assert iio.imread(out / "clip_overlay.mp4").shape[0] == 5
+    assert sorted(p.name for p in out.iterdir()) == ["clip.jsonl", "clip_overlay.mp4"]  # nothing half-written

@@ -33,6 +33,7 @@ def predict_video(
     min_cutoff=inf turns smoothing off. Returns both paths."""
     smoothing = smoothing or OneEuroSettings()
     try:
+        import imageio.v2 as iio2
         import imageio.v3 as iio
     except ImportError as exc:
         raise InferenceError("video needs imageio and imageio-ffmpeg: pip install 'cliphand[video]'") from exc
@@ -47,8 +48,11 @@ def predict_video(
     out.mkdir(parents=True, exist_ok=True)
     video_out = out / f"{path.stem}_overlay.mp4"
     lines_out = out / f"{path.stem}.jsonl"
+    partial = video_out.with_name(video_out.stem + ".partial.mp4")  # renamed once complete
     joint_filter, vertex_filter = OneEuroFilter(smoothing), OneEuroFilter(smoothing)
-    rendered = []
+    count, complete = 0, False
+    # Frames stream through: memory stays flat however long the video is.
+    writer = iio2.get_writer(partial, fps=fps, codec="libx264", macro_block_size=1)
     try:
         with lines_out.open("w") as lines:
             for index, frame in enumerate(tqdm(frames, desc=f"video {path.name}", unit="frame")):
@@ -57,14 +61,20 @@ def predict_video(
                 pred = _smoothed(pred, joint_filter(pred.joints_3d, t), vertex_filter(pred.vertices, t))
                 record = {"frame": index, "time": round(t, 4), **_frame_record(pred, with_vertices)}
                 lines.write(json.dumps(record) + "\n")
-                rendered.append(overlay(np.asarray(frame)[..., :3], pred))
+                writer.append_data(overlay(np.asarray(frame)[..., :3], pred))
+                count += 1
+        if not count:
+            raise InferenceError(f"video {path} has no frames")
+        complete = True
     except InferenceError:
         raise
     except (OSError, RuntimeError, ValueError, StopIteration) as exc:
         raise InferenceError(f"cannot read video {path}: {str(exc).splitlines()[0]}") from None
-    if not rendered:
-        raise InferenceError(f"video {path} has no frames")
-    iio.imwrite(video_out, np.stack(rendered), fps=fps, codec="libx264", macro_block_size=1)
+    finally:
+        writer.close()
+        if not complete:
+            partial.unlink(missing_ok=True)
+    partial.replace(video_out)
     return video_out, lines_out
 
 
