@@ -133,3 +133,24 @@ def test_predict_cli_processes_good_inputs_and_reports_bad_ones(checkpoint, tmp_
     assert "hand0_overlay.png" in page and "broken.jpg" in page
     assert main(["predict", str(folder / "hand0.png"), "--checkpoint", str(checkpoint), "--out", str(out),
                  "--bbox", "1,2,3"]) == 2  # fmt: skip
+
+
+def test_bench_reports_both_backends_and_their_agreement(capsys):
+    pytest.importorskip("onnxruntime")
+    import json
+
+    from cliphand.cli import main
+
+    assert main(["bench", "--config", "tiny", "--runs", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["params_m"] > 1 and result["gflops"] > 0.1 and result["matmul_gflops_per_s"] > 0
+    for backend in ("pytorch", "onnxruntime"):
+        for batch in ("1", "8"):
+            timing = result["backends"][backend][batch]
+            assert 0 < timing["median_ms"] <= timing["p90_ms"]
+            assert timing["fps"] == pytest.approx(int(batch) * 1000 / timing["median_ms"], rel=0.01)
+    assert result["backends"]["onnxruntime"]["max_abs_diff_m"] < 1e-4
+    from cliphand.infer.bench import format_bench
+
+    text = format_bench("tiny", result)
+    assert "| onnxruntime | 8 |" in text and "FLOP-bound latency" in text

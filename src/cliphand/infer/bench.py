@@ -83,7 +83,15 @@ def _onnx_timings(model: torch.nn.Module, image_size: int, runs: int, batches: t
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        out = {}
+        x = torch.rand(2, 3, image_size, image_size)
+        with torch.no_grad():
+            expected = model(x)
+        joints, vertices = session.run(["joints", "vertices"], {"image": x.numpy()})
+        out: dict[str, Any] = {
+            "max_abs_diff_m": float(
+                max(abs(joints - expected["joints"].numpy()).max(), abs(vertices - expected["vertices"].numpy()).max())
+            )
+        }
         for batch in batches:
             x = torch.rand(batch, 3, image_size, image_size).numpy()
             t = _timings(lambda x=x: session.run(None, {"image": x}), runs)
@@ -100,5 +108,13 @@ def format_bench(name: str, r: dict[str, Any]) -> str:
             lines.append(f"| {backend} | {per_batch} | | | |")
             continue
         for batch, t in per_batch.items():
-            lines.append(f"| {backend} | {batch} | {t['median_ms']} | {t['p90_ms']} | {t['fps']} |")
+            if isinstance(t, dict):
+                lines.append(f"| {backend} | {batch} | {t['median_ms']} | {t['p90_ms']} | {t['fps']} |")
+    onnx = r["backends"].get("onnxruntime")
+    if isinstance(onnx, dict):
+        pytorch = r["backends"]["pytorch"]
+        speedups = ", ".join(f"batch {b} {pytorch[b]['median_ms'] / onnx[b]['median_ms']:.2f}x" for b in pytorch)
+        lines.append(f"ONNX Runtime vs PyTorch: {speedups}; joints/vertices agree to {onnx['max_abs_diff_m']:.1e} m")
+        bound = onnx["1"]["median_ms"] / r["flop_bound_ms"]
+        lines.append(f"ONNX Runtime batch 1 is {bound:.2f}x the FLOP-bound latency")
     return "\n".join(lines)
