@@ -79,12 +79,13 @@ def test_run_killed_mid_epoch_resumes_from_its_last_checkpoint(config_file, data
     time.sleep(0.5)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    saved = load_checkpoint(out / "last.pt")["step"]
+    saved = load_checkpoint(out / "last.pt")["step"]  # whole, even if the kill came mid-save
     assert 2 <= saved < 40
-    assert not list(out.glob("*.tmp"))  # the atomic write left no half file behind
+    (out / "best.ptkilled.tmp").write_bytes(b"half a checkpoint")  # as a kill during a save leaves
     assert main(["train", "--config", str(config_file), "--data", str(data), "--out", str(out),
                  "--max-steps", str(saved + 4), "--resume"]) == 0  # fmt: skip
     assert load_checkpoint(out / "last.pt")["step"] == saved + 4
+    assert not list(out.glob("*.tmp"))  # the resumed run cleared what the killed one left
 
 
 def test_bad_checkpoints_and_mismatched_configs(config_file, data, tmp_path, capsys):

@@ -166,6 +166,9 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.best = state["step"], state["best"]
+        if self.d.main:  # a process killed while saving leaves its temporary file; the checkpoint is intact
+            for stale in self.out.glob("*.pt*.tmp"):
+                stale.unlink(missing_ok=True)
         torch.set_rng_state(state["rng"]["torch"])
         np.random.set_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
