@@ -18,5 +18,7 @@ def random_batch(size: int, num_vertices: int, image_size: int, focal: float = 3
         "K": torch.tensor([[focal, 0, centre], [0, focal, centre], [0, 0, 1]]).expand(size, 3, 3),
         "vertices": torch.randn(size, num_vertices, 3) * 0.05 + torch.tensor([0, 0, 0.6]),
         "has_vertices": torch.ones(size, dtype=torch.bool),
+        "mask": torch.ones(size, 1, image_size, image_size),
+        "has_mask": torch.zeros(size, dtype=torch.bool),
         "prompt": ['an image of a hand on a green background in a gesture that means "fist"'] * size,
     }

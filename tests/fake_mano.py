@@ -113,6 +113,7 @@ def reference_mano(arrays, pose48, betas, trans, flat_hand_mean=True):
     blended = np.einsum("nj,jab->nab", arrays["weights"], skin)
     homo = np.concatenate([v_posed, np.ones((N_VERTS, 1))], 1)
     verts = np.einsum("nab,nb->na", blended, homo)[:, :3]
-    posed_joints = np.stack([w[:3, 3] for w in world])
+    # FreiHAND's official utils/model.py: Jtr = J_regressor @ V on the posed mesh.
+    posed_joints = arrays["J_regressor"].toarray() @ verts
     all21 = np.concatenate([posed_joints, verts[TIPS]])[MANO_TO_FREIHAND]
     return verts + trans, all21 + trans

@@ -176,23 +176,81 @@ def test_clip_module_gradients(offline):
     g = torch.Generator().manual_seed(0)
     images = torch.rand(4, 3, 128, 160, generator=g)
     global_feature = torch.randn(4, 64, generator=g, requires_grad=True)
-    out = cm(global_feature, images, PROMPTS)
+    view_feature = torch.randn(4, 64, generator=g, requires_grad=True)
+    out = cm(global_feature, view_feature, images, PROMPTS)
     assert out["loss"].ndim == 0 and torch.isfinite(out["loss"])
     assert out["z1"].shape == out["z2"].shape == (4, 16)
     out["loss"].backward()
 
-    assert global_feature.grad is not None and global_feature.grad.abs().sum() > 0
+    for feature in (global_feature, view_feature):
+        assert feature.grad is not None and feature.grad.abs().sum() > 0
     for name, p in cm.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
     assert all(p.grad is None for p in offline.parameters())
 
     # Precomputed f_clip gives the same loss as computing it inside.
     f_clip = offline.encode(images, PROMPTS)
-    again = cm(global_feature.detach(), f_clip=f_clip)
+    again = cm(global_feature.detach(), view_feature.detach(), f_clip=f_clip)
     assert again["loss"].item() == pytest.approx(out["loss"].item(), rel=1e-5)
 
     with pytest.raises(ValueError, match="f_clip"):
-        cm(global_feature)
+        cm(global_feature, view_feature)
+
+
+class _FixedClip:
+    """Stands in for the frozen encoders: one fixed random f_clip per image (by its mean colour)."""
+
+    image_dim, text_dim = 12, 4
+
+
+def test_cm_cannot_collapse_by_zeroing_clip_proj():
+    """The pair is two appearance views of one crop, so zeroing clip_proj leaves the views
+    different: the loss stays above what training the network and CM reach together (with the
+    old pair, the same feature with and without f_clip, clip_proj = 0 solved the loss exactly)."""
+    from cliphand.train.views import appearance_view
+
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(1)
+    images = torch.rand(8, 3, 16, 16, generator=g) * 0.5 + torch.rand(8, 3, 1, 1, generator=g) * 0.5
+    f_clip = torch.randn(8, 16, generator=g)
+    nn = torch.nn
+    net = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    cm = CLIPModule(16, encoders=_FixedClip(), proj_dim=8)
+    optimizer = torch.optim.Adam([*net.parameters(), *cm.parameters()], lr=3e-3)
+
+    def loss(view_gen: int) -> torch.Tensor:
+        view = appearance_view(images, generator=torch.Generator().manual_seed(view_gen))
+        return cm(net(images), net(view), f_clip=f_clip)["loss"]
+
+    for step in range(150):
+        optimizer.zero_grad()
+        loss(step).backward()
+        optimizer.step()
+    with torch.no_grad():
+        trained = torch.stack([loss(1000 + i) for i in range(5)]).mean()
+        torch.nn.init.zeros_(cm.clip_proj.weight)
+        torch.nn.init.zeros_(cm.clip_proj.bias)
+        zeroed = torch.stack([loss(1000 + i) for i in range(5)]).mean()
+        identical = cm(net(images), net(images), f_clip=torch.zeros_like(f_clip))["loss"]
+    assert zeroed > identical + 0.05  # different views are not the trivial identical pair
+    assert zeroed > trained, (float(zeroed), float(trained))
+
+
+def test_appearance_view_keeps_geometry_and_mask():
+    from cliphand.train.views import appearance_view
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.zeros(2, 3, 32, 32)
+    images[:, 0, 8:16, 8:16] = 1.0  # a red square
+    masks = torch.zeros(2, 1, 32, 32)
+    masks[0, :, 8:16, 8:16] = 1.0  # sample 0 has a mask, sample 1 none
+    view = appearance_view(images, masks, generator=g)
+    assert view.shape == images.shape and view.min() >= 0 and view.max() <= 1
+    assert not torch.allclose(view, images)
+    inside = view[:, :, 9:15, 9:15].mean((2, 3))
+    outside = view[:, :, 20:, 20:].mean((2, 3))
+    assert (inside[:, 0] > outside[:, 0]).all()  # the square stays where it was and the reddest
+    assert view[0, :, 20:, 20:].std() > view[1, :, 20:, 20:].std()  # only the masked sample got a new background
 
 
 # ---------------------------------------------------------------- hf-clip with a tiny random checkpoint
@@ -227,7 +285,7 @@ def test_hf_clip_tiny_checkpoint(tmp_path):
     assert torch.equal(f_txt[0], f_txt[2]) and not torch.allclose(f_txt[0], f_txt[1])
 
     cm = CLIPModule(feature_dim=8, encoders=enc, proj_dim=4)
-    out = cm(torch.randn(2, 8), torch.rand(2, 3, 32, 32), ["a fist", "two up"])
+    out = cm(torch.randn(2, 8), torch.randn(2, 8), torch.rand(2, 3, 32, 32), ["a fist", "two up"])
     out["loss"].backward()
     assert cm.clip_proj.weight.grad is not None
 
@@ -239,7 +297,6 @@ def test_training_step_with_cm_reaches_the_network_but_not_the_frozen_encoders()
     from dataclasses import replace
 
     from cliphand.model import build_model, load_config
-    from cliphand.model.losses import compute_losses
 
     config = replace(load_config("tiny"), cm=True)
     model = build_model(config)
@@ -247,9 +304,9 @@ def test_training_step_with_cm_reaches_the_network_but_not_the_frozen_encoders()
     from batches import random_batch
 
     batch = random_batch(2, model.upsample.shape[0], config.image_size)
-    outputs = model(batch["image"], batch["rotation"], batch["scale"])
-    contrastive = cm(outputs["global_feature"], batch["image"], batch["prompt"])["loss"]
-    compute_losses(outputs, batch, model, config.loss_weights, contrastive)["total"].backward()
+    from cliphand.train.trainer import TrainStep
+
+    TrainStep(model, cm, config)(batch)["total"].backward()
     assert [name for name, p in model.named_parameters() if p.grad is None] == []
     assert [name for name, p in cm.named_parameters() if p.grad is None] == []
     assert all(p.grad is None for p in cm.encoders.parameters())

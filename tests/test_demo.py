@@ -1,5 +1,7 @@
 import json
 
+import numpy as np
+
 from cliphand.cli import main
 
 
@@ -14,3 +16,9 @@ def test_demo_pipeline_on_a_reduced_budget(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["scores"]["n_samples"] == 8 and summary["scores"]["pa_mpjpe_mm"] > 0
     assert len(list((out / "predictions").glob("*.json"))) == 8 and len(list((out / "predictions").glob("*.obj"))) == 8
+    assert summary["config"] == "mobile" and summary["template_baseline"]["pa_mpjpe_mm"] > 0
+    # Predictions differ between images: the network looks at them (a constant hand gives 0).
+    a, b = (
+        np.asarray(json.loads(p.read_text())["joints_3d"]) for p in sorted((out / "predictions").glob("*.json"))[:2]
+    )
+    assert np.abs((a - a[:1]) - (b - b[:1])).max() > 1e-3 and summary["prediction_spread_mm"] > 0.5

@@ -1,7 +1,9 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from cliphand.cli import main
 from cliphand.data import load_dataset
@@ -140,3 +142,42 @@ def test_view_spread_keeps_the_palm_toward_the_camera(hand):
         distal = (j[9] - j[0]) / np.linalg.norm(j[9] - j[0])
         assert volar[2] < -np.cos(np.radians(35))  # facing the camera (camera z points away from it)
         assert distal[1] < -np.cos(np.radians(40))  # fingers up (image y points down)
+
+
+def test_synth_refuses_a_non_empty_folder_and_overwrite_replaces_it_whole(tmp_path, capsys):
+    out = tmp_path / "s"
+    assert main(["synth", "--out", str(out), "--num", "6", "--workers", "1"]) == 0
+    capsys.readouterr()
+    assert main(["synth", "--out", str(out), "--num", "3", "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "is not empty" in err and "--overwrite" in err and err.count("\n") == 1
+    assert len(list((out / "training" / "rgb").glob("*.jpg"))) == 6  # untouched
+    assert main(["synth", "--out", str(out), "--num", "3", "--workers", "1", "--overwrite"]) == 0
+    assert len(list((out / "training" / "rgb").glob("*.jpg"))) == 3  # replaced, not mixed
+    assert main(["data", "check", "--dataset", "freihand", "--root", str(out)]) == 0
+
+
+def test_data_check_catches_unlabelled_images_empty_masks_and_nan_labels(tmp_path, capsys):
+    out = write_dataset(tmp_path / "s", 5, seed=2, workers=1, progress=False)
+    shutil.copy(out / "training" / "rgb" / "00000000.jpg", out / "training" / "rgb" / "00000007.jpg")
+    (out / "training" / "mask" / "00000001.jpg").write_bytes(b"")
+    xyz = json.loads((out / "training_xyz.json").read_text())
+    xyz[3][4][1] = float("nan")
+    (out / "training_xyz.json").write_text(json.dumps(xyz))
+    assert main(["data", "check", "--dataset", "freihand", "--root", str(out), "--json"]) == 1
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    text = "\n".join(problems)
+    assert "1 images have no matching labels (e.g. 00000007.jpg)" in text
+    assert "corrupt mask" in text and "00000001.jpg" in text
+    assert "non-finite values in training_xyz.json, sample 3" in text
+
+
+def test_synthetic_joints_are_the_regressor_on_the_posed_mesh(hand):
+    """FreiHAND's convention: joints = regressor(posed mesh) + tip vertices, so a synthetic label
+    equals the network's regress_joints of its own mesh to float precision."""
+    from cliphand.model import build_model, load_config
+
+    model = build_model(load_config("tiny"), hand)
+    s = Generator(hand, seed=9).sample(0)
+    regressed = model.regress_joints(torch.as_tensor(s.vertices, dtype=torch.float32)[None])[0]
+    np.testing.assert_allclose(regressed.numpy(), s.joints_3d, atol=2e-6)

@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,85 @@ def test_two_process_gloo_run(config_file, data, tmp_path):
 
     model = load_model_from_checkpoint(out / "last.pt")
     assert model(torch.rand(1, 3, 128, 128))["joints"].shape == (1, 21, 3)
+
+
+def test_sigint_before_the_first_checkpoint_saves_one_and_resume_continues(config_file, data, tmp_path):
+    """Ctrl-C after a few steps but before the first periodic checkpoint (every 1000 steps here)
+    still leaves a checkpoint; the message names it; the resumed run does not repeat log rows."""
+    raw = yaml.safe_load(config_file.read_text())
+    raw["train"]["checkpoint_every_steps"] = 1000
+    slow = tmp_path / "rare_checkpoints.yaml"
+    slow.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "interrupted"
+    cmd = [sys.executable, "-m", "cliphand", "train", "--config", str(slow), "--data", str(data),
+           "--out", str(out), "--max-steps", "200"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(_rows(out / "metrics.csv")) < 3:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    saved = load_checkpoint(out / "last.pt")["step"]
+    assert saved >= 3 and f"interrupted at step {saved}" in err and "--resume" in err
+    assert err.strip().count("\n") == 0, err  # one line, no traceback
+    assert main(["train", "--config", str(slow), "--data", str(data), "--out", str(out),
+                 "--max-steps", str(saved + 2), "--resume"]) == 0  # fmt: skip
+    steps = [int(r.split(",")[0]) for r in _rows(out / "metrics.csv")]
+    assert steps == list(range(1, saved + 3))  # no step twice
+
+
+def test_sigterm_during_setup_promises_no_resume(config_file, data, tmp_path):
+    out = tmp_path / "early"
+    cmd = [sys.executable, "-m", "cliphand", "train", "--config", str(config_file), "--data", str(data),
+           "--out", str(out), "--max-steps", "5"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)  # still importing torch and building the network
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "--resume" not in err and not (out / "last.pt").exists()
+
+
+def test_resume_drops_log_rows_after_the_checkpoint(config_file, data, tmp_path):
+    out = tmp_path / "logs"
+    _run(config_file, data, out, 4)
+    with (out / "metrics.csv").open("a") as f:  # rows a killed run logged after its last checkpoint
+        f.write("5,0,0.0005,1.0,1,1,1,1,1,1,1,1\n6,0,0.0005,1.0,1,1,1,1,1,1,1,1\n")
+    with (out / "val.csv").open("a") as f:
+        f.write("6,20.0,0.5\n")
+    _run(config_file, data, out, 6, resume=True)
+    assert [int(r.split(",")[0]) for r in _rows(out / "metrics.csv")] == [1, 2, 3, 4, 5, 6]
+    assert [int(r.split(",")[0]) for r in _rows(out / "val.csv")] == [4, 6]
+
+
+@pytest.mark.parametrize("steps", ["0", "-3"])
+def test_non_positive_max_steps_is_one_line(config_file, data, tmp_path, capsys, steps):
+    code = main(["train", "--config", str(config_file), "--data", str(data), "--out", str(tmp_path / "r"),
+                 "--max-steps", steps])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "--max-steps must be a positive integer" in err and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_corrupt_image_is_named_or_skipped(config_file, tmp_path, capsys):
+    data = write_dataset(tmp_path / "data", 12, seed=3, progress=False)
+    (data / "training" / "rgb" / "00000002.jpg").write_bytes(b"not a jpeg")
+    (data / "training" / "mask" / "00000005.jpg").write_bytes(b"")
+    raw = yaml.safe_load(config_file.read_text())
+    raw["train"].update(num_workers=2, val_fraction=0.0)
+    cfg = tmp_path / "workers.yaml"
+    cfg.write_text(yaml.safe_dump(raw))
+    args = ["train", "--config", str(cfg), "--data", str(data), "--max-steps", "6"]
+    assert main([*args, "--out", str(tmp_path / "stop")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "corrupt" in err and ("00000002.jpg" in err or "00000005.jpg" in err), err
+    assert "--skip-bad-samples" in err
+    config = load_config(cfg)
+    config = replace(config, train=replace(config.train, num_workers=0))  # warnings raised in this process
+    with pytest.warns(UserWarning, match="skipping sample"):
+        summary = train_runs(config, data, tmp_path / "skip", max_steps=6, skip_bad_samples=True)
+    assert summary["step"] == 6 and summary["skipped_bad_samples"] >= 2
+
+
+def _rows(path: Path) -> list[str]:
+    return path.read_text().splitlines()[1:] if path.exists() else []

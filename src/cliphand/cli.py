@@ -154,7 +154,14 @@ def cmd_synth(args: argparse.Namespace) -> None:
 
     if args.out is None:
         raise CliError("cliphand synth needs --out DIR")
-    out = write_dataset(args.out, args.num, args.seed, args.hand, hand_options, config, args.workers)
+    if args.num < 1:
+        raise CliError(f"--num must be a positive number of samples, got {args.num}")
+    try:
+        out = write_dataset(
+            args.out, args.num, args.seed, args.hand, hand_options, config, args.workers, overwrite=args.overwrite
+        )
+    except FileExistsError as exc:
+        raise CliError(str(exc)) from None
     print(f"wrote {args.num} samples to {out} (FreiHAND training layout; read with --dataset freihand)")
 
 
@@ -193,9 +200,14 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.epochs is not None and args.max_steps is not None:
         raise CliError("give --epochs or --max-steps, not both")
     config = load_config(args.config)
+    for name in ("epochs", "max_steps", "seeds"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise CliError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
     summary = train_runs(
-        config, args.data, args.out, args.dataset, args.epochs, args.max_steps, args.resume, args.seed, args.seeds
-    )
+        config, args.data, args.out, args.dataset, args.epochs, args.max_steps, args.resume, args.seed, args.seeds,
+        skip_bad_samples=args.skip_bad_samples,
+    )  # fmt: skip
     if summary is not None:
         print(json.dumps(summary, indent=2))
 
@@ -259,7 +271,10 @@ def cmd_export_onnx(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     from cliphand.demo import run_demo
 
-    index = run_demo(args.out, args.train_images, args.test_images, args.steps, workers=args.workers, seed=args.seed)
+    index = run_demo(
+        args.out, args.train_images, args.test_images, args.steps, workers=args.workers, seed=args.seed,
+        config_name=args.config,
+    )  # fmt: skip
     print(f"report: {index}")
 
 
@@ -348,7 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--size", type=int, default=224)
     synth.add_argument("--backgrounds", default="mixed", help="colors, textures, mixed, or a folder of images")
     synth.add_argument("--supersample", type=int, default=1, help="anti-aliasing samples per pixel side")
-    synth.add_argument("--workers", type=int, default=1, help="processes")
+    synth.add_argument("--workers", type=int, help="processes (default: every core)")
+    synth.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder whole")
     synth.add_argument("--view-spread", type=float, default=180.0,
                        help="max degrees from a frontal view (palm to camera, fingers up); 180 = any")  # fmt: skip
     synth.set_defaults(func=cmd_synth)
@@ -373,6 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--seeds", type=int, default=1, help="train this many seeds (seed, seed+1, ...) and summarise")
+    train.add_argument("--skip-bad-samples", action="store_true",
+                       help="warn about each corrupt image or mask and train on (counted at the end)")  # fmt: skip
     train.set_defaults(func=cmd_train)
 
     evaluate_ckpt = commands.add_parser("eval", help="evaluate a checkpoint on a dataset's evaluation split")
@@ -403,12 +421,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, type=Path)
     export.set_defaults(func=cmd_export_onnx)
 
-    demo = commands.add_parser("demo", help="synthetic data -> train tiny -> evaluate -> predict -> report")
+    demo = commands.add_parser("demo", help="synthetic data -> train -> evaluate -> predict -> report")
     demo.add_argument("--out", type=Path, default=Path("cliphand_demo"), help="report folder")
-    demo.add_argument("--train-images", type=int, default=1200)
+    demo.add_argument("--config", default="mobile", help="config to train (default: the fastest-learning one)")
+    demo.add_argument("--train-images", type=int, default=2000)
     demo.add_argument("--test-images", type=int, default=120)
-    demo.add_argument("--steps", type=int, default=300, help="training steps (batch 16)")
-    demo.add_argument("--workers", type=int, default=2)
+    demo.add_argument("--steps", type=int, default=400, help="training steps (batch 16)")
+    demo.add_argument("--workers", type=int, help="processes for rendering (default: every core)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=cmd_demo)
 
@@ -433,8 +452,8 @@ def main(argv: list[str] | None = None) -> int:
         code = args.func(args)
     except BrokenPipeError:  # output piped into `head` and closed early: not an error
         return 0
-    except KeyboardInterrupt:
-        print("cliphand: interrupted; a training run continues with --resume", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # training's TrainingInterrupted says what it saved
+        print(f"cliphand: {exc or 'interrupted'}", file=sys.stderr)
         return 130
     except (CliError, ValueError, OSError, RuntimeError) as exc:  # HandModelError is a ValueError
         print(f"cliphand: error: {exc}", file=sys.stderr)

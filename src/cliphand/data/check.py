@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from cliphand.data.dataset import DataError, Record, read_image
+from cliphand.data.dataset import DataError, Record, read_image, read_mask
 from cliphand.data.geometry import project
 
 
@@ -41,6 +41,10 @@ def check_dataset(name: str, root: str | Path, decode: int | None = 200, progres
         report["splits"][split] = len(records)
         report["num_samples"] += len(records)
         report["problems"] += _missing_files(records)
+        if name == "freihand":
+            report["problems"] += _unlabelled_images(root, split, records)
+        files = {k: f"{split}_{k}.json" for k in ("xyz", "K", "verts")} if name == "freihand" else {}
+        report["problems"] += _non_finite(records, files)
         report["problems"] += _decode(records, decode, progress, f"{name} {split}")
         errors += _reprojection(name, root, split)
         report["problems"] += _outside(records)
@@ -70,16 +74,44 @@ def _missing_files(records: list[Record]) -> list[str]:
     return problems[:50] + ([f"... and {len(problems) - 50} more missing files"] if len(problems) > 50 else [])
 
 
+def _unlabelled_images(root: Path, split: str, records: list[Record]) -> list[str]:
+    """Images in FreiHAND's rgb/ folder that no annotation describes (e.g. left from an older set)."""
+    folder = root / split / "rgb"
+    used = {r.image_path.name for r in records}
+    extra = sorted(p.name for p in folder.glob("*.jpg") if p.name not in used) if folder.is_dir() else []
+    if not extra:
+        return []
+    return [
+        f"{folder}: {len(extra)} images have no matching labels (e.g. {extra[0]}); "
+        f"{split}_xyz.json describes {len(records)} samples"
+    ]
+
+
+def _non_finite(records: list[Record], files: dict[str, str]) -> list[str]:
+    """NaN or infinite labels, named by annotation file (where the layout has one) and sample."""
+    problems, seen = [], set()
+    for i, r in enumerate(records):
+        sample = r.group if r.group >= 0 else i
+        for label, value in (("xyz", r.joints_3d), ("K", r.K), ("verts", r.vertices)):
+            if value is not None and (label, sample) not in seen and not np.isfinite(value).all():
+                seen.add((label, sample))
+                where = f"{files[label]}, sample {sample}" if label in files else f"{r.source}: {label} label"
+                problems.append(f"non-finite values in {where}")
+    return problems[:20] + ([f"... and {len(problems) - 20} more non-finite labels"] if len(problems) > 20 else [])
+
+
 def _decode(records: list[Record], count: int | None, progress: bool, label: str) -> list[str]:
     picks = range(len(records)) if count is None else np.linspace(0, len(records) - 1, min(count, len(records)))
     problems = []
     quiet = not progress or not sys.stderr.isatty()
     for i in tqdm(sorted({int(i) for i in picks}), desc=f"decoding {label}", disable=quiet, leave=False):
-        path = records[i].image_path
-        if not path.exists():
+        record = records[i]
+        if not record.image_path.exists():
             continue  # already reported as missing
         try:
-            read_image(path)
+            read_image(record.image_path)
+            if record.mask_path is not None and record.mask_path.exists():
+                read_mask(record.mask_path, record.mask_labels)
         except DataError as exc:
             problems.append(str(exc))
     return problems

@@ -131,7 +131,9 @@ class HandDataset(torch.utils.data.Dataset):
         for attempt in range(min(len(self), 20)):
             i = (index + attempt) % len(self)
             try:
-                return self.make_sample(i)
+                sample = self.make_sample(i)
+                sample.skipped = attempt
+                return sample
             except DataError as exc:
                 if self.on_error == "raise":
                     raise

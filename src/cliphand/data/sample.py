@@ -25,6 +25,7 @@ class HandSample:
     rotation: float  # radians of augmentation roll about the optical axis (0 if none)
     scale: float  # augmentation zoom factor (1 if none)
     source: str  # dataset and file the sample came from
+    skipped: int = 0  # bad samples passed over to reach this one (on_error="skip")
 
 
 def collate_samples(samples: list[HandSample]) -> dict[str, object]:
@@ -60,4 +61,5 @@ def collate_samples(samples: list[HandSample]) -> dict[str, object]:
         "prompt": [s.prompt for s in samples],
         "background": [s.background for s in samples],
         "source": [s.source for s in samples],
+        "skipped": sum(s.skipped for s in samples),
     }

@@ -119,6 +119,21 @@ def to_hand_frame(points: torch.Tensor, model: HandModel) -> torch.Tensor:
     return points @ model.frames[0].to(points)
 
 
+FRONTAL_VIEW = np.diag([1.0, -1.0, -1.0])
+"""Hand frame (x radial, y distal, z volar) -> camera (x right, y down, z forward) for a right
+hand seen palm-on, fingers up: the view FreiHAND's crops cluster around."""
+
+
+def frontal_hand(model: HandModel, name: str = "no_gesture") -> tuple[torch.Tensor, torch.Tensor]:
+    """A gesture seen from the frontal view, wrist at the origin, camera axes:
+    (21, 3) joints and (N, 3) vertices in metres. The network's heads start from this hand."""
+    with torch.no_grad():
+        vertices, joints = model(gesture_pose(model, name)[None])
+    to_camera = model.frames[0] @ torch.as_tensor(FRONTAL_VIEW, dtype=joints.dtype).T
+    wrist = joints[0, :1]
+    return (joints[0] - wrist) @ to_camera, (vertices[0] - wrist) @ to_camera
+
+
 def gesture_templates(model: HandModel, names: tuple[str, ...] = GESTURES) -> torch.Tensor:
     """(G, 21, 3) joint templates in metres: wrist at the origin, in the hand frame, using the
     model's rest shape. Same frame for every hand model."""

@@ -184,8 +184,11 @@ class HandModel(nn.Module):
             eye = torch.eye(3, dtype=dtype, device=device)
             pose_feature = (rotations[:, 1:] - eye).reshape(batch, -1)  # (B, 135)
             verts = verts + (pose_feature @ self.posedirs).reshape(batch, -1, 3)
-        joints16, skinning = forward_kinematics(rotations, rest_joints, self.parents)
+        _, skinning = forward_kinematics(rotations, rest_joints, self.parents)
         verts = linear_blend_skinning(verts, self.weights, skinning)
+        # FreiHAND's convention (official utils/model.py): joints are regressed from the posed
+        # mesh, not taken from the kinematic chain (they differ by up to ~9 mm on MANO).
+        joints16 = torch.einsum("jn,bnc->bjc", self.joint_regressor, verts)
         joints = to_freihand_order(joints16, verts[:, self.tip_vertex_ids])
         offset = trans[:, None, :]
         return verts + offset, joints + offset

@@ -11,7 +11,7 @@ from torch import nn
 
 from cliphand.hand import HandModel, load_hand_model
 from cliphand.hand.coarse import CAMERA_TOKEN, JOINT_TOKENS, PROGRESSIVE_HOPS, VERTEX_TOKENS
-from cliphand.hand.gestures import gesture_templates
+from cliphand.hand.gestures import frontal_hand, gesture_templates
 from cliphand.model.config import ModelConfig
 from cliphand.model.hfa import HFA
 from cliphand.model.mhf import MHF
@@ -71,16 +71,20 @@ class CLIPHand(nn.Module):
         self.camera_head = nn.Linear(out, 3)
         self.joint_head = nn.Linear(out, 3)
         self.vertex_head = nn.Linear(out, 3)
-        with torch.no_grad():  # start near a sensible weak-perspective camera (hand fills the crop)
-            self.camera_head.bias.copy_(torch.tensor([5.0, 0.0, 0.0]))
+        # Start at the mean hand and the data's camera: the heads predict offsets from a frontal
+        # no_gesture hand, and the scale is s0 * exp(d), so it stays positive and in range.
+        mean_joints, mean_vertices = frontal_hand(hand)
+        self.register_buffer("mean_joints", mean_joints.float())  # (21, 3)
+        self.register_buffer("mean_coarse", mean_vertices[coarse.vertex_ids].float())  # (195, 3)
+        for head in (self.camera_head, self.joint_head, self.vertex_head):
+            nn.init.normal_(head.weight, std=1e-3)
+            nn.init.zeros_(head.bias)
         self.pj = PJ(gesture_templates(hand), config.pj_dim) if config.pj else None
 
     def features(self, image: torch.Tensor) -> list[torch.Tensor]:
         return self.backbone((image - self.mean) / self.std)
 
-    def forward(
-        self, image: torch.Tensor, rotation: torch.Tensor | None = None, scale: torch.Tensor | None = None
-    ) -> dict[str, torch.Tensor | None]:
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor | None]:
         features = self.features(image)
         f4 = features[-1]
         global_feature = f4.mean((2, 3))
@@ -89,14 +93,15 @@ class CLIPHand(nn.Module):
         tokens = self.mted(f4.flatten(2).transpose(1, 2), queries)  # (B, 217, out)
         # The losses see root-relative coordinates only, so each head's absolute offset is free:
         # put the wrist at the origin in both, or the mesh and the skeleton drift apart.
-        joints = self.joint_head(tokens[:, JOINT_TOKENS])
+        joints = self.mean_joints + self.joint_head(tokens[:, JOINT_TOKENS])
         joints = joints - joints[:, :1]
-        coarse = self.vertex_head(tokens[:, VERTEX_TOKENS])
+        coarse = self.mean_coarse + self.vertex_head(tokens[:, VERTEX_TOKENS])
         vertices = torch.einsum("nc,bcd->bnd", self.upsample, coarse)
         wrist = torch.einsum("n,bnd->bd", self.joint_regressor[0], vertices)[:, None]  # regressor row 0: wrist
         coarse, vertices = coarse - wrist, vertices - wrist  # upsampling rows sum to 1: the same shift
-        camera = self.camera_head(tokens[:, CAMERA_TOKEN])[:, 0]
-        refined, weights = (joints, None) if self.pj is None else self.pj(joints, rotation, scale)
+        raw = self.camera_head(tokens[:, CAMERA_TOKEN])[:, 0]
+        camera = torch.cat([self.config.camera_scale * raw[:, :1].clamp(-10, 10).exp(), raw[:, 1:]], -1)
+        refined, weights = (joints, None) if self.pj is None else self.pj(joints)
         if self.pj is not None:
             refined = refined - refined[:, :1]
         return {
@@ -138,7 +143,7 @@ def build_backbone(config: ModelConfig) -> nn.Module:
         return build_pat(config.backbone, config.backbone_weights)
     from cliphand.model.efficientnet import EfficientNetLite0Backbone
 
-    return EfficientNetLite0Backbone()
+    return EfficientNetLite0Backbone(dims=config.backbone_dims or (64, 128, 320, 512))
 
 
 def build_model(config: ModelConfig, hand: HandModel | None = None) -> CLIPHand:

@@ -1,13 +1,15 @@
 """CM, the CLIP module of CLIP-Hand: a training-time contrastive signal, never used at inference.
 
-Frozen image and text encoders embed the input image and its text prompt; their concatenation
-f_clip (B, image_dim + text_dim) is projected to the network's feature width C by a small
-trainable linear layer and added to one copy of the global image feature:
+Two views of each training crop share its geometry but not its appearance (colours, light,
+noise, background: cliphand.train.views). Frozen image and text encoders embed the second view
+and its text prompt; their concatenation f_clip (B, image_dim + text_dim) is projected to the
+network's feature width C by a small trainable linear layer and added to that view's global
+feature:
 
-    f1 = global_feature                      (B, C)
-    f2 = global_feature + clip_proj(f_clip)  (B, C)
-    z1, z2 = head(f1), head(f2)              (B, proj_dim), one head with shared weights
-    loss = nt_xent(z1, z2)                   SimCLR NT-Xent with in-batch negatives
+    f1 = global_feature(view 1)                      (B, C)
+    f2 = global_feature(view 2) + clip_proj(f_clip)  (B, C)
+    z1, z2 = head(f1), head(f2)                      (B, proj_dim), one head with shared weights
+    loss = nt_xent(z1, z2)                           SimCLR NT-Xent, the rest of the batch negatives
 
 Encoder specs (ClipEncoders):
   "offline"       ImageNet EfficientNet-Lite0 (image, 1280-d) and all-MiniLM-L6-v2 (text, 384-d),
@@ -263,7 +265,13 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1) -> tor
 
 
 class CLIPModule(nn.Module):
-    """CM: NT-Xent between the global feature and the same feature plus projected CLIP features.
+    """CM: NT-Xent between two augmented views of each image, CLIP features fused into one.
+
+    The positive pair is the global feature of the training crop (f1) and that of a second view
+    with other colours, lighting, noise or background but the same geometry (f2), plus the
+    projected CLIP features of that view and its prompt. The other images of the batch are the
+    negatives (PeCLR). Because the two views differ, zeroing clip_proj does not make the pair
+    identical: the loss can only fall by making the network's features agree across appearance.
 
     Trainable parts: clip_proj (image_dim + text_dim -> C) and the shared head (C -> C -> proj_dim).
     The frozen encoders are deliberately not registered as a submodule: their weights stay out of
@@ -280,10 +288,12 @@ class CLIPModule(nn.Module):
         temperature: float = 0.1,
     ) -> None:
         super().__init__()
-        encoders = encoders if encoders is not None else ClipEncoders(spec)
+        if encoders is None and spec != "none":
+            encoders = ClipEncoders(spec)
         self.__dict__["encoders"] = encoders  # plain attribute, bypassing nn.Module registration (see above)
         self.temperature = temperature
-        self.clip_proj = nn.Linear(encoders.image_dim + encoders.text_dim, feature_dim)
+        clip_dim = 0 if encoders is None else encoders.image_dim + encoders.text_dim
+        self.clip_proj = nn.Linear(clip_dim, feature_dim) if clip_dim else None
         self.head = nn.Sequential(nn.Linear(feature_dim, feature_dim), nn.ReLU(), nn.Linear(feature_dim, proj_dim))
 
     def clip_features(self, images: torch.Tensor, prompts: Sequence[str]) -> torch.Tensor:
@@ -294,19 +304,22 @@ class CLIPModule(nn.Module):
 
     def forward(
         self,
-        global_feature: torch.Tensor,
-        images: torch.Tensor | None = None,
+        feature: torch.Tensor,
+        view_feature: torch.Tensor,
+        view_images: torch.Tensor | None = None,
         prompts: Sequence[str] | None = None,
         *,
         f_clip: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """global_feature (B, C) with images (B, 3, H, W) in [0, 1] and B prompts, or a precomputed
-        f_clip (B, image_dim + text_dim) -> {"loss": scalar, "z1": (B, proj_dim), "z2": (B, proj_dim)}."""
-        if f_clip is None:
-            if images is None or prompts is None:
-                raise ValueError("CLIPModule needs images and prompts, or a precomputed f_clip")
-            f_clip = self.clip_features(images, prompts)
-        f1 = global_feature
-        f2 = global_feature + self.clip_proj(f_clip.to(global_feature.device, self.clip_proj.weight.dtype))
-        z1, z2 = self.head(f1), self.head(f2)  # one head, so both views share its weights
+        """feature (B, C) of the crops and view_feature (B, C) of their second views, with the
+        view images (B, 3, H, W) in [0, 1] and B prompts, or a precomputed f_clip
+        (B, image_dim + text_dim) -> {"loss": scalar, "z1": (B, proj_dim), "z2": (B, proj_dim)}."""
+        fused = view_feature
+        if self.clip_proj is not None:
+            if f_clip is None:
+                if view_images is None or prompts is None:
+                    raise ValueError("CLIPModule needs the view images and prompts, or a precomputed f_clip")
+                f_clip = self.clip_features(view_images, prompts)
+            fused = view_feature + self.clip_proj(f_clip.to(view_feature.device, self.clip_proj.weight.dtype))
+        z1, z2 = self.head(feature), self.head(fused)  # one head, so both views share its weights
         return {"loss": nt_xent(z1, z2, self.temperature), "z1": z1, "z2": z2}

@@ -114,14 +114,14 @@ def load_lite0_weights(model: EfficientNetLite0Features, path: str | None = None
 
 class EfficientNetLite0Backbone(nn.Module):
     """ImageNet EfficientNet-Lite0 as a CLIP-Hand backbone: (B, 3, H, W) in [0, 1] ->
-    [f1..f4] at strides 4-32, adapted by 1x1 convs to the PAT widths (64, 128, 320, 512) so
-    HFA, MHF and MTED are unchanged."""
+    [f1..f4] at strides 4-32, adapted by 1x1 convs to `dims` (default the PAT widths 64, 128,
+    320, 512, so HFA, MHF and MTED are unchanged)."""
 
-    dims = (64, 128, 320, 512)
     mean, std = LITE0_MEAN, LITE0_STD
 
-    def __init__(self, pretrained: bool = True) -> None:
+    def __init__(self, pretrained: bool = True, dims: tuple[int, ...] = (64, 128, 320, 512)) -> None:
         super().__init__()
+        self.dims = tuple(dims)
         self.net = EfficientNetLite0Features()
         if pretrained:
             load_lite0_weights(self.net)

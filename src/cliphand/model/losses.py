@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from cliphand.model.config import LossWeights
+from cliphand.model.pj import similarity
 
 
 def weak_perspective(points: torch.Tensor, camera: torch.Tensor) -> torch.Tensor:
@@ -70,14 +71,23 @@ def compute_losses(
     gt_rel = gt_joints - gt_root
     joints = outputs["joints"]
     terms: dict[str, torch.Tensor] = {}
-    terms["joints"] = F.mse_loss(joints - joints[:, :1], gt_rel)
+    terms["joints"] = F.l1_loss(joints - joints[:, :1], gt_rel)
     if outputs.get("joints_before_pj") is not None and outputs["joints_before_pj"] is not joints:
         raw = outputs["joints_before_pj"]
-        terms["joints"] = terms["joints"] + F.mse_loss(raw - raw[:, :1], gt_rel)
+        terms["joints"] = terms["joints"] + F.l1_loss(raw - raw[:, :1], gt_rel)
+
+    # The same joints after the similarity that best fits them to the labels (the PA in PA-MPJPE):
+    # the articulation's error alone, which the global rotation's error would otherwise drown.
+    rel = joints - joints[:, :1]
+    with torch.no_grad():
+        rotation, scale = similarity(rel, gt_rel, slice(None))
+    aligned = scale * rel @ rotation.transpose(1, 2)
+    shift = (gt_rel - aligned).mean(1, keepdim=True)
+    terms["joints_aligned"] = F.l1_loss(aligned + shift, gt_rel)
 
     vertices = outputs["vertices"]
     regressed = model.regress_joints(vertices)
-    terms["joints_from_vertices"] = F.mse_loss(regressed - regressed[:, :1], gt_rel)
+    terms["joints_from_vertices"] = F.l1_loss(regressed - regressed[:, :1], gt_rel)
     has_mesh = batch["has_vertices"].to(vertices.dtype)
     if bool(has_mesh.any()):
         pred_v = vertices - regressed[:, :1]
@@ -113,6 +123,7 @@ def compute_losses(
     terms["total"] = (
         weights.vertices * terms["vertices"]
         + weights.joints * (terms["joints"] + terms["joints_from_vertices"])
+        + weights.joints_aligned * terms["joints_aligned"]
         + weights.joints_2d * terms["joints_2d"]
         + weights.heatmap * terms["heatmap"]
         + weights.contrastive * terms["contrastive"]

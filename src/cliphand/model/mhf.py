@@ -5,8 +5,8 @@ softmax over the pixels of each heatmap, times the attention maps, gives one N3-
 joint and vertex; a linear layer on the global feature gives the camera token. Tokens come out
 in cliphand's one token order: camera, 21 joints, 195 vertices (cliphand.hand.coarse).
 
-With MHF off (ablation), the tokens are learned embeddings plus a projection of the pooled
-high-resolution feature, and there are no heatmaps.
+Every token adds a learned embedding of its identity. With MHF off (ablation), the tokens are
+those learned embeddings plus a projection of the global feature, and there are no heatmaps.
 """
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ class MHF(nn.Module):
         self.enabled = enabled
         self.num_maps = num_joints + NUM_COARSE_VERTICES
         self.camera = nn.Linear(global_dim, token_dim)
+        # Each query token's identity (camera, joint j, vertex v): without it the heatmap-pooled
+        # tokens start as near-identical global averages and the heads cannot tell them apart.
+        self.token_embedding = nn.Parameter(torch.randn(1 + self.num_maps, token_dim))  # unit scale, like the features
         if enabled:
             self.trunk = ResBlock(in_dim, in_dim)
             # Heatmap logits end in a plain conv: a ReLU'd BatchNorm output would flatten the softmax.
@@ -54,17 +57,16 @@ class MHF(nn.Module):
             self.vertex_maps = nn.Sequential(ResBlock(in_dim, in_dim), nn.Conv2d(in_dim, NUM_COARSE_VERTICES, 1))
             self.attention_maps = ResBlock(in_dim, token_dim)
         else:
-            self.queries = nn.Parameter(torch.randn(self.num_maps, token_dim) * 0.02)
-            self.context = nn.Linear(in_dim, token_dim)
+            self.context = nn.Linear(global_dim, token_dim)
 
     def forward(self, hr: torch.Tensor, global_feature: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         camera = self.camera(global_feature)[:, None]  # (B, 1, N3)
-        if not self.enabled:
-            context = self.context(hr.mean((2, 3)))[:, None]
-            return torch.cat([camera, self.queries[None] + context], dim=1), None
+        if not self.enabled:  # learned queries that all see the global feature
+            context = self.context(global_feature)[:, None].expand(-1, self.num_maps, -1)
+            return torch.cat([camera, context], dim=1) + self.token_embedding, None
         x = self.trunk(hr)
         heatmaps = torch.cat([self.joint_maps(x), self.vertex_maps(x)], dim=1)  # (B, 216, h, w)
         weights = heatmaps.flatten(2).softmax(-1)  # (B, 216, hw)
         attention = self.attention_maps(x).flatten(2)  # (B, N3, hw)
         tokens = weights @ attention.transpose(1, 2)  # (B, 216, N3)
-        return torch.cat([camera, tokens], dim=1), heatmaps
+        return torch.cat([camera, tokens], dim=1) + self.token_embedding, heatmaps

@@ -4,8 +4,8 @@ Stage by stage (model width 512, then 128: progressive dimension reduction), an 
 the global image tokens, and a decoder lets the 217 query tokens (camera, joints, vertices)
 attend to each other and cross-attend to the image tokens. The decoder's self-attention is
 masked over the coarse mesh graph with hop radii 7, 5, 3, 1 across its layers ("Sampling is
-Matter"); camera and joint tokens are never masked. With MTED off (ablation), a per-token MLP
-replaces the transformer.
+Matter"); camera and joint tokens are never masked. With MTED off (ablation), a plain
+transformer encoder-decoder replaces it: one width (dims[0]), no masks.
 """
 
 from __future__ import annotations
@@ -40,10 +40,9 @@ class MTED(nn.Module):
     ) -> None:
         super().__init__()
         self.enabled = enabled
+        if not enabled:  # a plain decoder: one width, no masks
+            dims, ff_dims, masks = dims[:1], ff_dims[:1], None
         self.out_dim = dims[-1]
-        if not enabled:
-            self.mlp = nn.Sequential(nn.Linear(dims[0], ff_dims[-1]), nn.GELU(), nn.Linear(ff_dims[-1], dims[-1]))
-            return
         self.memory_in = nn.ModuleList()
         self.query_in = nn.ModuleList()
         self.positions = nn.ParameterList()
@@ -68,8 +67,6 @@ class MTED(nn.Module):
             self.blocked = None
 
     def forward(self, memory: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
-        if not self.enabled:
-            return self.mlp(queries)
         layer = 0
         for memory_in, query_in, position, encoders, decoders in zip(
             self.memory_in, self.query_in, self.positions, self.encoders, self.decoders, strict=True

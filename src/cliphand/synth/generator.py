@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from cliphand.data.augment import background_image
 from cliphand.data.geometry import project
 from cliphand.data.prompts import make_prompt
-from cliphand.hand.gestures import GESTURES, classify_gesture, gesture_angles, gesture_templates
+from cliphand.hand.gestures import FRONTAL_VIEW, GESTURES, classify_gesture, gesture_angles, gesture_templates
 from cliphand.hand.model import HandModel
 from cliphand.hand.pose import angles_to_axis_angle
 from cliphand.hand.skeleton import matrix_to_axis_angle
@@ -141,8 +141,7 @@ class Generator:
         else:
             axis = rng.standard_normal(3)
             angle = np.radians(cfg.view_spread_deg) * rng.random() ** 0.5
-            frontal = np.diag([1.0, -1.0, -1.0])  # hand x, y, z (radial, distal, volar) -> camera x, -y, -z
-            global_rot = _axis_angle_matrix(axis / np.linalg.norm(axis) * angle) @ frontal
+            global_rot = _axis_angle_matrix(axis / np.linalg.norm(axis) * angle) @ FRONTAL_VIEW
         hand_to_cam = global_rot @ frames[0].numpy().T  # model frame -> hand frame -> camera
         if (hand_to_cam @ frames[0].numpy()[:, 1])[2] > 0.6:  # fingers pointing straight away
             return None

@@ -9,6 +9,7 @@ synth_info.json                          the settings, so a set can be regenerat
 from __future__ import annotations
 
 import os
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -72,15 +73,27 @@ def write_dataset(
     hand: str = "openhand",
     hand_options: dict | None = None,
     config: SynthConfig | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> Path:
-    """Render `num` samples into `out` in FreiHAND's training layout. Same seed, same bytes."""
+    """Render `num` samples into `out` in FreiHAND's training layout. Same seed, same bytes.
+
+    `out` must be absent or empty, unless `overwrite`: then it is replaced whole, once the new
+    set is complete (it is rendered beside it first), so old images never mix with new labels.
+    `workers` defaults to every core.
+    """
     out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise FileExistsError(f"{out} is not empty; choose another folder or pass --overwrite to replace it")
     config = config or SynthConfig()
     hand_options = hand_options or {}
-    (out / "training" / "rgb").mkdir(parents=True, exist_ok=True)
-    (out / "training" / "mask").mkdir(parents=True, exist_ok=True)
+    workers = workers or os.cpu_count() or 1
+    final, out = out, out.with_name(f".{out.name}.partial")
+    if out.exists():
+        shutil.rmtree(out)  # left over from an interrupted run
+    (out / "training" / "rgb").mkdir(parents=True)
+    (out / "training" / "mask").mkdir(parents=True)
     args = (hand, hand_options, config, seed, str(out))
     bar = dict(total=num, desc="rendering", unit="img", disable=not progress)
     if workers <= 1:
@@ -102,7 +115,12 @@ def write_dataset(
         "mano_layout": "pose (48, axis-angle) + shape + translation of the hand model",
     }
     _write_json(out / "synth_info.json", info, indent=True)
-    return out
+    if final.is_dir():
+        shutil.rmtree(final)
+    elif final.exists():
+        final.unlink()
+    os.replace(out, final)
+    return final
 
 
 def _write_json(path: Path, data: Any, indent: bool = False) -> None:

@@ -21,16 +21,17 @@ def train_runs(
     resume: bool = False,
     seed: int = 0,
     seeds: int = 1,
+    **options: Any,
 ) -> dict[str, Any] | None:
-    """Train; with seeds > 1, RUN/seed_<s> for each seed and RUN/seeds_summary.json."""
+    """Train; with seeds > 1, RUN/seed_<s> for each seed and RUN/seeds_summary.json. `options` go
+    to RunOptions (progress, skip_bad_samples, max_minutes)."""
+
+    def run(folder: Path, s: int) -> dict[str, Any]:
+        return Trainer(RunOptions(config, Path(data), folder, dataset, epochs, max_steps, resume, s, **options)).run()
+
     if seeds <= 1:
-        return Trainer(RunOptions(config, Path(data), Path(out), dataset, epochs, max_steps, resume, seed)).run()
-    results = []
-    for s in range(seed, seed + seeds):
-        run = Path(out) / f"seed_{s}"
-        results.append(
-            {"seed": s, **Trainer(RunOptions(config, Path(data), run, dataset, epochs, max_steps, resume, s)).run()}
-        )
+        return run(Path(out), seed)
+    results = [{"seed": s, **run(Path(out) / f"seed_{s}", s)} for s in range(seed, seed + seeds)]
     values = [r["best_pa_mpjpe_mm"] for r in results if r["best_pa_mpjpe_mm"] is not None]
     summary = {
         "runs": results,

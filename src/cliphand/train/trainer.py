@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import random
+import signal
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,14 +27,25 @@ from torch import nn
 from tqdm import tqdm
 
 from cliphand.data import AugmentConfig, HandDataset, collate_samples, dataset_records
+from cliphand.data.dataset import DataError
 from cliphand.eval.protocols import evaluate_freihand
 from cliphand.model import ModelConfig, build_model
 from cliphand.model.cliphand import CLIPHand, load_config_hand
 from cliphand.model.losses import compute_losses
 from cliphand.train.checkpoint import CheckpointError, config_differences, load_checkpoint, save_checkpoint
 from cliphand.train.distributed import Dist, all_reduce_mean, epoch_batches, init_distributed
+from cliphand.train.views import appearance_view
 
-LOSS_KEYS = ("total", "vertices", "joints", "joints_from_vertices", "joints_2d", "heatmap", "contrastive")
+LOSS_KEYS = (
+    "total",
+    "vertices",
+    "joints",
+    "joints_from_vertices",
+    "joints_aligned",
+    "joints_2d",
+    "heatmap",
+    "contrastive",
+)
 
 
 class TrainingError(RuntimeError):
@@ -48,6 +63,20 @@ class RunOptions:
     resume: bool = False
     seed: int = 0
     progress: bool = True
+    skip_bad_samples: bool = False  # warn about a corrupt image or mask and train on; else stop naming it
+    max_minutes: float | None = None  # wall-clock budget for this call (a checkpoint is saved when it ends)
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "max_steps"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise TrainingError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise TrainingError(f"max_minutes must be positive, got {self.max_minutes}")
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM: the run saved where it was (when it had taken a step) and stopped."""
 
 
 class _NoLog:
@@ -63,10 +92,13 @@ class TrainStep(nn.Module):
         self.model, self.cm, self.config = model, cm, config
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        outputs = self.model(batch["image"], batch["rotation"], batch["scale"])
+        outputs = self.model(batch["image"])
         contrastive = None
         if self.cm is not None:
-            contrastive = self.cm(outputs["global_feature"], batch["image"], batch["prompt"])["loss"]
+            masks = batch["mask"] * batch["has_mask"].reshape(-1, 1, 1, 1).to(batch["mask"].dtype)
+            view = appearance_view(batch["image"], masks)
+            view_feature = self.model.features(view)[-1].mean((2, 3))
+            contrastive = self.cm(outputs["global_feature"], view_feature, view, batch["prompt"])["loss"]
         return compute_losses(
             outputs, batch, self.model, self.config.loss_weights, contrastive, self.config.heatmap_sigma
         )
@@ -115,8 +147,9 @@ class Trainer:
         records = dataset_records(o.dataset, o.data, "training")
         train_records, val_records = split_records(records, s.val_fraction)
         augment = AugmentConfig() if s.augment else None
-        self.train_set = HandDataset(train_records, cfg.image_size, augment, seed=o.seed)
-        self.val_set = HandDataset(val_records, cfg.image_size, None, seed=o.seed)
+        on_error = "skip" if o.skip_bad_samples else "raise"
+        self.train_set = HandDataset(train_records, cfg.image_size, augment, seed=o.seed, on_error=on_error)
+        self.val_set = HandDataset(val_records, cfg.image_size, None, seed=o.seed, on_error=on_error)
         per_step = s.batch_size * self.d.world
         if len(self.train_set) < per_step:
             raise TrainingError(f"{len(self.train_set)} training samples are fewer than one batch of {per_step}")
@@ -169,6 +202,9 @@ class Trainer:
         if self.d.main:  # a process killed while saving leaves its temporary file; the checkpoint is intact
             for stale in self.out.glob("*.pt*.tmp"):
                 stale.unlink(missing_ok=True)
+            # Steps logged after the checkpoint are trained again: drop their rows, or they repeat.
+            for log in ("metrics.csv", "val.csv"):
+                truncate_log(self.out / log, self.step)
         torch.set_rng_state(state["rng"]["torch"])
         np.random.set_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
@@ -182,11 +218,33 @@ class Trainer:
     def run(self) -> dict[str, Any]:
         self.setup()
         self.out.mkdir(parents=True, exist_ok=True)
+        self.skipped = 0
+        previous = signal.getsignal(signal.SIGTERM) if self.d.main else None
+        if previous is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            return self._loop()
+        except KeyboardInterrupt:
+            raise self._interrupted() from None
+        finally:
+            if previous is not None and threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, previous)
+
+    def _interrupted(self) -> TrainingInterrupted:
+        if self.step == 0 or not self.d.main:
+            return TrainingInterrupted(f"interrupted before the first step; nothing to resume in {self.out}")
+        self._save("last.pt")
+        return TrainingInterrupted(
+            f"interrupted at step {self.step}; saved {self.out / 'last.pt'}; continue with --resume"
+        )
+
+    def _loop(self) -> dict[str, Any]:
         log = self._open_log()
         board = self._tensorboard()
         bar = tqdm(total=self.total_steps, initial=self.step, desc="training", unit="step",
                    disable=not (self.o.progress and self.d.main))  # fmt: skip
         last_saved = self.step
+        deadline = None if self.o.max_minutes is None else time.monotonic() + 60 * self.o.max_minutes
         while self.step < self.total_steps:
             epoch, offset = divmod(self.step, self.steps_per_epoch)
             self.train_set.set_epoch(epoch)
@@ -201,7 +259,8 @@ class Trainer:
                 generator=torch.Generator().manual_seed(self.o.seed * 100003 + epoch),  # keeps the global RNG untouched
             )
             tick = time.perf_counter()
-            for batch in loader:
+            for batch in _named_data_errors(loader):
+                self.skipped += batch.get("skipped", 0)
                 try:
                     terms = self._train_step(batch)
                 except FloatingPointError as exc:
@@ -229,7 +288,7 @@ class Trainer:
                             board.add_scalar(f"loss/{k}", row[k], self.step)
                     bar.set_postfix(loss=f"{row['total']:.3f}", sps=f"{rate:.1f}")
                 bar.update(1)
-                done = self.step >= self.total_steps
+                done = self.step >= self.total_steps or (deadline is not None and time.monotonic() > deadline)
                 if self.step % self.settings.val_every_steps == 0 or done:
                     self._validate(board)
                 if self.step % self.settings.checkpoint_every_steps == 0 or done:
@@ -237,8 +296,14 @@ class Trainer:
                     last_saved = self.step
                 if done:
                     break
+            if deadline is not None and time.monotonic() > deadline:
+                break
         bar.close()
         summary = {"step": self.step, "best_pa_mpjpe_mm": None if math.isinf(self.best) else self.best}
+        if self.o.skip_bad_samples:
+            summary["skipped_bad_samples"] = self.skipped
+            if self.skipped and self.d.main:
+                print(f"skipped {self.skipped} bad samples (each named in a warning above)", file=sys.stderr)
         if self.d.main:
             self._plot()
         return summary
@@ -323,6 +388,38 @@ class Trainer:
 
         self._log_handle.flush()
         plot_run(self.out)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # SIGTERM ends a run like Ctrl-C: save, then stop
+
+
+def _named_data_errors(loader: torch.utils.data.DataLoader):
+    """Batches from the loader; a DataError in a worker comes back as its one line, not a traceback."""
+    try:
+        yield from loader
+    except DataError as exc:
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        last = lines[-1] if lines else str(exc)
+        message = last.split("DataError: ", 1)[-1]
+        raise TrainingError(f"{message} (pass --skip-bad-samples to train on without it)") from None
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """Keep the header and the rows of a CSV log up to `step` (first column)."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+
+    def logged_step(line: str) -> int:
+        first = line.split(",", 1)[0]
+        return int(first) if first.isdigit() else step + 1
+
+    kept = lines[:1] + [line for line in lines[1:] if logged_step(line) <= step]
+    if len(kept) != len(lines):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(kept))
+        os.replace(tmp, path)
 
 
 @torch.no_grad()
