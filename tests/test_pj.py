@@ -77,3 +77,18 @@ def test_pj_is_equivariant_to_the_camera_frame(templates):
     a, _ = pj(joints)
     b, _ = pj(joints @ rotation.T)
     assert torch.allclose(a @ rotation.T, b, atol=1e-5)
+
+
+def test_similarity_matches_an_svd_procrustes():
+    """Horn's quaternion fit (exportable to ONNX) equals the SVD solution with det(R) = +1."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(64, 21, 3, generator=g, dtype=torch.float64)
+    y = torch.randn(64, 21, 3, generator=g, dtype=torch.float64)
+    r, s = similarity(x, y, slice(None))
+    x_c, y_c = x - x.mean(1, keepdim=True), y - y.mean(1, keepdim=True)
+    u, sigma, vt = torch.linalg.svd(y_c.transpose(1, 2) @ x_c)
+    d = torch.ones_like(sigma)
+    d[:, 2] = torch.sign(torch.linalg.det(u @ vt))
+    expected = u @ torch.diag_embed(d) @ vt
+    assert torch.allclose(r, expected, atol=1e-6)
+    assert torch.allclose(s[:, 0, 0], (sigma * d).sum(-1) / x_c.pow(2).sum((1, 2)), atol=1e-6)

@@ -33,6 +33,7 @@ class TrainSettings:
     weight_decay: float = 1e-4
     lr_step_epochs: int = 40
     lr_gamma: float = 0.1
+    warmup_steps: int = 0  # linear warm-up: Adam's first steps move every weight by the full lr
     grad_clip: float = 1.0
     val_fraction: float = 0.05  # held out from the training data for validation
     val_every_steps: int = 500

@@ -26,18 +26,43 @@ def similarity(
     points: torch.Tensor, target: torch.Tensor, joints: list[int] | slice = PALM_JOINTS
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Rotation and scale that best map root-relative `points` (B, 21, 3) onto `target` ((21, 3) or
-    (B, 21, 3)) on the given joints (Umeyama, proper rotation): target ~ s * points @ R^T.
-    -> R (B, 3, 3), s (B, 1, 1)."""
+    (B, 21, 3)) on the given joints, in the least-squares sense: target ~ s * points @ R^T.
+    -> R (B, 3, 3), a proper rotation, and s (B, 1, 1).
+
+    Horn's closed form: R is the rotation of the dominant eigenvector of a 4 x 4 symmetric matrix,
+    found here by repeated squaring rather than an SVD, so the network still exports to ONNX
+    (which has no SVD) and a near-degenerate fit cannot fail.
+    """
     x = points[:, joints]
     y = target[..., joints, :].expand_as(x)
     x_c, y_c = x - x.mean(1, keepdim=True), y - y.mean(1, keepdim=True)
-    cov = torch.nan_to_num(y_c.transpose(1, 2) @ x_c)  # (B, 3, 3); NaN inputs stay NaN downstream, SVD must not fail
-    u, sigma, vt = torch.linalg.svd(cov)
-    d = torch.sign(torch.linalg.det(u @ vt))
-    fix = torch.ones_like(sigma)
-    fix[:, 2] = d
-    rotation = u @ torch.diag_embed(fix) @ vt
-    scale = (sigma * fix).sum(-1) / x_c.pow(2).sum((1, 2)).clamp_min(1e-12)
+    m = torch.nan_to_num(x_c.transpose(1, 2) @ y_c)  # (B, 3, 3) sum of x y^T; NaN inputs stay NaN below
+    (sxx, sxy, sxz), (syx, syy, syz), (szx, szy, szz) = (m[:, i].unbind(-1) for i in range(3))
+    n = torch.stack(
+        [
+            torch.stack([sxx + syy + szz, syz - szy, szx - sxz, sxy - syx], -1),
+            torch.stack([syz - szy, sxx - syy - szz, sxy + syx, szx + sxz], -1),
+            torch.stack([szx - sxz, sxy + syx, syy - sxx - szz, syz + szy], -1),
+            torch.stack([sxy - syx, szx + sxz, syz + szy, szz - sxx - syy], -1),
+        ],
+        1,
+    )  # (B, 4, 4); its eigenvalues lie within +-sqrt(3) |m|
+    power = n + 2 * m.flatten(1).norm(dim=1).clamp_min(1e-12)[:, None, None] * torch.eye(4, dtype=m.dtype)
+    for _ in range(10):  # power^(2^10): every column turns to the dominant eigenvector
+        power = power @ power
+        power = power / power.flatten(1).norm(dim=1).clamp_min(1e-30)[:, None, None]
+    column = power.norm(dim=1).argmax(-1)  # the column with the most weight on it
+    q = torch.gather(power, 2, column[:, None, None].expand(-1, 4, 1))[..., 0]
+    w, a, b, c = torch.nn.functional.normalize(q, dim=-1).unbind(-1)
+    rotation = torch.stack(
+        [
+            torch.stack([w * w + a * a - b * b - c * c, 2 * (a * b - w * c), 2 * (a * c + w * b)], -1),
+            torch.stack([2 * (a * b + w * c), w * w - a * a + b * b - c * c, 2 * (b * c - w * a)], -1),
+            torch.stack([2 * (a * c - w * b), 2 * (b * c + w * a), w * w - a * a - b * b + c * c], -1),
+        ],
+        1,
+    )
+    scale = (rotation * m.transpose(1, 2)).sum((1, 2)) / x_c.pow(2).sum((1, 2)).clamp_min(1e-12)
     return rotation, scale[:, None, None]
 
 

@@ -164,9 +164,9 @@ class Trainer:
         self.step_module = TrainStep(self.model, self.cm, cfg)
         params = [p for p in self.step_module.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
-        spe, step_epochs, gamma = self.steps_per_epoch, s.lr_step_epochs, s.lr_gamma
+        spe, step_epochs, gamma, warmup = self.steps_per_epoch, s.lr_step_epochs, s.lr_gamma, s.warmup_steps
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: gamma ** ((step // spe) // step_epochs)
+            self.optimizer, lambda step: min(1.0, (step + 1) / max(1, warmup)) * gamma ** ((step // spe) // step_epochs)
         )
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.d.device.type == "cuda")
         self.step, self.best = 0, math.inf
