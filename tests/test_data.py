@@ -93,7 +93,9 @@ def test_rhd_picks_the_visible_hand_and_mirrors_left_hands(rhd_root):
     # (reflection-sensitive) classifier recognises it.
     assert left.gesture == GESTURE_INDEX["call"] and left.source.endswith("00001.png")
     assert left.mask is not None and left.mask.max() == 255
-    np.testing.assert_allclose(_red_centroid(left.image), left.joints_2d[0], atol=1.5)
+    # PIL rounds the dot's outline, so its mirror is off by up to half a pixel, which the crop's
+    # zoom (about 3x here) magnifies; a wrong mirror would be tens of pixels off.
+    np.testing.assert_allclose(_red_centroid(left.image), left.joints_2d[0], atol=2.5)
     assert ds[0].gesture == GESTURE_INDEX["peace"] and ds[2].gesture == GESTURE_INDEX["ok"]
     assert left.visible.all()
 
