@@ -22,28 +22,14 @@ import numpy as np
 import torch
 
 from cliphand.data import collate_samples, load_dataset
+from cliphand.demo import template_baseline
 from cliphand.eval.protocols import evaluate_freihand
-from cliphand.hand import load_hand_model
-from cliphand.hand.gestures import GESTURES, gesture_templates
 from cliphand.model import load_config
 from cliphand.model.checkpoint import load_model_from_checkpoint
 from cliphand.model.cliphand import root_translation
 from cliphand.synth.generator import SynthConfig
 from cliphand.synth.writer import write_dataset
 from cliphand.train.runs import train_runs
-
-
-def template_baseline(gt_joints: np.ndarray) -> tuple[str, float]:
-    """The gesture template with the lowest PA-MPJPE when predicted for every sample."""
-    templates = gesture_templates(load_hand_model("openhand")).numpy()
-    scores = {
-        name: evaluate_freihand(gt_joints, None, np.repeat(templates[i : i + 1], len(gt_joints), 0), None)[
-            "pa_mpjpe_mm"
-        ]
-        for i, name in enumerate(GESTURES)
-    }
-    best = min(scores, key=scores.get)
-    return best, scores[best]
 
 
 @torch.no_grad()
@@ -118,7 +104,7 @@ def main() -> None:
     config = load_config(args.config)
     config = replace(config, train=replace(config.train, val_fraction=0.0, checkpoint_every_steps=100))
     test = load_dataset("freihand", test_set, size=config.image_size)
-    baseline_name, baseline = template_baseline(np.stack([r.joints_3d for r in test.records]))
+    baseline_name, baseline = template_baseline(test)
     log = out / "learning.json"
     rows = json.loads(log.read_text())["rows"] if log.exists() else []
     spent = rows[-1]["train_minutes"] if rows else 0.0
