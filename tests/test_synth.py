@@ -181,3 +181,46 @@ def test_synthetic_joints_are_the_regressor_on_the_posed_mesh(hand):
     s = Generator(hand, seed=9).sample(0)
     regressed = model.regress_joints(torch.as_tensor(s.vertices, dtype=torch.float32)[None])[0]
     np.testing.assert_allclose(regressed.numpy(), s.joints_3d, atol=2e-6)
+
+
+def test_forearm_leaves_the_wrist_away_from_the_fingers_with_outward_faces(hand):
+    from cliphand.render.raster import vertex_normals
+    from cliphand.synth.generator import Forearm
+
+    arm = Forearm(hand.faces.numpy(), hand.num_vertices)
+    verts, joints = (x[0].numpy().astype(np.float64) for x in hand(torch.zeros(1, 48), torch.zeros(1, hand.num_shape)))
+    scene, faces = arm.attach(verts + [0, 0, 0.6], joints + [0, 0, 0.6], np.random.default_rng(0))
+    tube = scene[hand.num_vertices : -1]
+    palm_axis = (joints[9] - joints[0]) / np.linalg.norm(joints[9] - joints[0])
+    along = (tube - (joints[0] + [0, 0, 0.6])) @ palm_axis
+    assert along.max() < 0.01 and along.min() < -0.25  # behind the wrist, at least 25 cm long
+    # Outward normals: on the tube they point away from the arm's axis.
+    normals = vertex_normals(scene, faces)[hand.num_vertices : -1]
+    rings = tube.reshape(len(Forearm.ARM_LEVELS) - 1, -1, 3)
+    radial = rings - rings.mean(1, keepdims=True)
+    assert ((normals.reshape(rings.shape) * radial).sum(-1)[1:-1] > 0).mean() > 0.9
+
+
+def test_forearm_is_drawn_and_masked_but_labels_are_the_hand(hand):
+    with_arm = Generator(hand, SynthConfig(forearm_prob=1.0, occluder_prob=0.0, sleeve_prob=0.0), seed=4)
+    without = Generator(hand, SynthConfig(forearm_prob=0.0, occluder_prob=0.0), seed=4)
+    grown = []
+    for index in range(6):
+        a, b = with_arm.sample(index), without.sample(index)
+        np.testing.assert_allclose(a.joints_3d, b.joints_3d)  # same pose and camera: the arm is extra
+        assert ((a.mask > 0) | ~(b.mask > 0)).mean() > 0.99  # the hand's pixels stay in the mask
+        grown.append((a.mask > 0).sum() / max((b.mask > 0).sum(), 1))
+    assert np.mean(grown) > 1.15  # the arm adds visible pixels
+
+
+def test_clutter_backgrounds_have_edges_everywhere():
+    from cliphand.data.augment import background_image
+
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        image, word = background_image(224, rng, "clutter")
+        gray = image.astype(np.float32).mean(-1)
+        edges = np.abs(np.diff(gray, axis=1)) > 12
+        tiles = edges[:, :220].reshape(4, 56, 4, 55)
+        assert image.shape == (224, 224, 3) and isinstance(word, str)
+        assert tiles.any(axis=(1, 3)).mean() >= 0.5  # edges in at least half of the 16 tiles

@@ -1,6 +1,18 @@
 """cliphand: CLIP-Hand 3D hand pose estimation and mesh recovery."""
 
-__version__ = "0.1.0"
+from pathlib import Path
+
+__version__ = "0.2.0"
+
+DEFAULT_WEIGHTS = "cliphand_mobile_v1.pt"
+
+
+def default_checkpoint() -> Path:
+    """Path of the pretrained model shipped inside the package (docs/model_card.md)."""
+    path = Path(__file__).parent / "weights" / DEFAULT_WEIGHTS
+    if not path.is_file():
+        raise FileNotFoundError(f"the shipped weights are missing from this install: {path} (reinstall cliphand)")
+    return path
 
 
 def __getattr__(name: str):

@@ -231,8 +231,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
             bbox = []
         if len(bbox) != 4:
             raise CliError(f"--bbox must be x,y,w,h, got {args.bbox!r}")
-    backend = "onnx" if str(args.checkpoint).endswith(".onnx") else "torch"
-    estimator = HandPoseEstimator.from_checkpoint(args.checkpoint, backend=backend)
+    if args.checkpoint is None:
+        estimator = HandPoseEstimator.default()
+    else:
+        backend = "onnx" if str(args.checkpoint).endswith(".onnx") else "torch"
+        estimator = HandPoseEstimator.from_checkpoint(args.checkpoint, backend=backend)
     paths = expand_inputs(args.paths)
     if not paths:
         raise CliError("no images to process")
@@ -404,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="joints, mesh and overlay for images, folders and videos")
     predict.add_argument("paths", nargs="+", help="images, folders of images, or videos (.mp4 ...)")
-    predict.add_argument("--checkpoint", required=True, type=Path, help="a checkpoint (.pt) or an exported .onnx")
+    predict.add_argument("--checkpoint", type=Path, help="a .pt checkpoint or an .onnx (default: the shipped model)")
     predict.add_argument("--out", required=True, type=Path)
     predict.add_argument("--bbox", help="hand box x,y,w,h in pixels (default: the whole image)")
     predict.add_argument("--left", action="store_true", help="the hand is a left hand")

@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter
 
 from cliphand.data.prompts import COLORS, nearest_color
 
@@ -27,7 +27,7 @@ class AugmentConfig:
     blur_sigma: float = 1.5
     noise_std: float = 4.0  # max std of Gaussian pixel noise, in 0-255 units
     background_prob: float = 0.5  # chance to replace the background where a mask allows
-    backgrounds: str = "colors"  # "colors", "textures", "mixed", or a folder of images
+    backgrounds: str = "mixed"  # "colors", "textures", "clutter", "mixed", or a folder of images
 
     @classmethod
     def none(cls) -> AugmentConfig:
@@ -67,10 +67,15 @@ def background_image(size: int, rng: np.random.Generator, kind: str) -> tuple[np
     """A (size, size, 3) background and its Table 1 colour word.
 
     kind: "colors" (a solid Table 1 colour), "textures" (gradients, stripes, checks or blotches
-    in Table 1 colours, named by their mean colour), "mixed" (either), or a folder of images.
+    in Table 1 colours, named by their mean colour), "clutter" (a room-like jumble of bars,
+    boxes and blobs over a texture, with photo-like statistics), "mixed" (any of the three,
+    mostly clutter), or a folder of images.
     """
     if kind == "mixed":
-        kind = "colors" if rng.random() < 0.5 else "textures"
+        kind = str(rng.choice(["colors", "textures", "clutter"], p=[0.15, 0.25, 0.6]))
+    if kind == "clutter":
+        clutter = _clutter(size, rng)
+        return clutter, nearest_color(clutter.reshape(-1, 3).mean(0))
     if kind == "colors":
         name = str(rng.choice(list(COLORS)))
         return np.full((size, size, 3), COLORS[name], np.uint8), name
@@ -110,6 +115,48 @@ def _texture(size: int, rng: np.random.Generator) -> np.ndarray:
         t = np.asarray(Image.fromarray((coarse * 255).astype(np.uint8)).resize((size, size), Image.Resampling.BICUBIC))
         t = t.astype(np.float32) / 255.0
     return (a * (1 - t[..., None]) + b * t[..., None]).clip(0, 255).astype(np.uint8)
+
+
+def _clutter(size: int, rng: np.random.Generator) -> np.ndarray:
+    """Dead-leaves clutter: shapes at random depths over a texture, farther ones blurred.
+
+    Photos of hands show rooms, frames, furniture and objects: many edges and occlusions at
+    every scale, mostly muted colours. Overlapping opaque shapes with sizes drawn from a power
+    law reproduce those statistics far better than flat colours do.
+    """
+    canvas = Image.fromarray(_texture(size, rng))
+    if rng.random() < 0.5:
+        canvas = Image.blend(canvas, Image.new("RGB", canvas.size, _muted(rng)), 0.6)
+    for layer in range(2):  # a blurred far layer, then a sharp near one
+        draw = ImageDraw.Draw(canvas)
+        for _ in range(int(rng.integers(8, 30))):
+            colour, r = _muted(rng), size * 0.6 * rng.random() ** 2.5 + 2
+            cx, cy = rng.uniform(-0.1, 1.1, 2) * size
+            kind = rng.integers(4)
+            if kind == 0:  # a bar: frames, table edges, cables
+                angle, width = rng.uniform(0, np.pi), int(rng.integers(2, max(3, int(r / 3) + 3)))
+                dx, dy = np.cos(angle) * size, np.sin(angle) * size
+                draw.line([(cx - dx, cy - dy), (cx + dx, cy + dy)], fill=colour, width=width)
+            elif kind == 1:
+                draw.rectangle([cx - r, cy - r * rng.uniform(0.3, 1.5), cx + r, cy + r], fill=colour)
+            elif kind == 2:
+                draw.ellipse([cx - r, cy - r * rng.uniform(0.5, 1.5), cx + r, cy + r], fill=colour)
+            else:
+                points = rng.uniform(-r, r, (int(rng.integers(3, 7)), 2)) + (cx, cy)
+                draw.polygon([tuple(q) for q in points], fill=colour)
+        if layer == 0:
+            canvas = canvas.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 3.0)))
+    image = np.asarray(canvas).astype(np.float32)
+    shade = _grid(size)[int(rng.integers(2))] - 0.5  # a light falloff across the room
+    image *= 1 + rng.uniform(-0.5, 0.5) * shade[..., None]
+    return image.clip(0, 255).astype(np.uint8)
+
+
+def _muted(rng: np.random.Generator) -> tuple[int, int, int]:
+    """A colour as rooms have them: mostly greys and desaturated tones, sometimes vivid."""
+    grey = rng.uniform(20, 235)
+    tint = rng.uniform(-1, 1, 3) * (120 if rng.random() < 0.2 else 35)
+    return tuple(int(c) for c in np.clip(grey + tint, 0, 255))
 
 
 @lru_cache(maxsize=4)

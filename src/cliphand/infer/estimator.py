@@ -1,6 +1,6 @@
 """`HandPoseEstimator`: joints and a mesh from a photo of a hand, in the camera frame.
 
-    est = HandPoseEstimator.from_checkpoint("runs/tiny/best.pt")
+    est = HandPoseEstimator.default()  # the shipped model; or .from_checkpoint("runs/x/best.pt")
     pred = est.predict("hand.jpg", bbox=(x, y, w, h), is_left=False)
     pred.joints_3d (21, 3) metres, pred.joints_2d (21, 2) pixels of the input, pred.vertices (N, 3)
 
@@ -93,6 +93,13 @@ class HandPoseEstimator:
     def __init__(self, model, faces: np.ndarray, image_size: int, backend: str = "torch", device: str = "cpu") -> None:
         self.model, self.faces, self.size, self.backend = model, faces, image_size, backend
         self.device = torch.device(device)
+
+    @classmethod
+    def default(cls, device: str = "cpu") -> HandPoseEstimator:
+        """The pretrained model shipped inside the package (`cliphand.default_checkpoint()`)."""
+        from cliphand import default_checkpoint
+
+        return cls.from_checkpoint(default_checkpoint(), device)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "cpu", backend: str = "torch") -> HandPoseEstimator:

@@ -11,6 +11,8 @@ import torch
 from cliphand.model.cliphand import CLIPHand, build_model, load_config_hand
 from cliphand.model.config import config_from_dict
 
+CHECKPOINT_FORMAT = 2  # bump when the network's layout or outputs change meaning
+
 
 class CheckpointError(ValueError):
     """A checkpoint that is missing, corrupt, or does not fit the run."""
@@ -29,6 +31,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     required = ("config", "model", "step", "hand_model")
     if not isinstance(state, dict) or any(k not in state for k in required):
         raise CheckpointError(f"{path} is not a cliphand checkpoint (needs {', '.join(required)})")
+    if state.get("format", 1) != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{path} was written by cliphand {state.get('code_version', '< 0.2')} (checkpoint format "
+            f"{state.get('format', 1)}); this cliphand reads format {CHECKPOINT_FORMAT}: retrain, or use that version"
+        )
     return state
 
 

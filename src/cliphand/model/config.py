@@ -102,11 +102,32 @@ def load_config(name_or_path: str | Path) -> ModelConfig:
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         text, source = path.read_text(), str(path)
+    return config_from_dict(_with_base(_parse_yaml(text, source), source), source)
+
+
+def _parse_yaml(text: str, source: str) -> Any:
     try:
-        raw = yaml.safe_load(text) or {}
+        return yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source} is not valid YAML: {exc}") from None
-    return config_from_dict(raw, source)
+
+
+def _with_base(raw: Any, source: str) -> Any:
+    """`base: NAME` starts from a shipped config; this file's keys (and train settings one by
+    one) replace the base's. Lets a recipe say only what it changes."""
+    if not isinstance(raw, dict) or "base" not in raw:
+        return raw
+    raw = dict(raw)
+    name = str(raw.pop("base"))
+    if name not in config_names():
+        raise ConfigError(f"{source}: unknown base config '{name}'; shipped configs: {', '.join(config_names())}")
+    text = resources.files("cliphand.model.configs").joinpath(f"{name}.yaml").read_text()
+    merged = _with_base(_parse_yaml(text, f"config '{name}'"), f"config '{name}'")
+    train = {**(merged.get("train") or {}), **(raw.pop("train", None) or {})}
+    merged.update(raw)
+    if train:
+        merged["train"] = train
+    return merged
 
 
 def config_from_dict(raw: dict[str, Any], source: str = "config") -> ModelConfig:

@@ -52,11 +52,17 @@ class SynthConfig:
     interpolation_prob: float = 0.25  # pose = a blend of two templates; else random articulation
     jitter_deg: float = 6.0
     focal: tuple[float, float] = (420.0, 650.0)  # FreiHAND's crops have fx ~ 450-600 px at 224
-    fill: tuple[float, float] = (0.55, 0.9)  # projected hand box side / image side
+    fill: tuple[float, float] = (0.45, 0.9)  # projected hand box side / image side
     view_spread_deg: float = 180.0  # 180: any orientation; smaller: within this angle of palm-to-camera, fingers up
     shape_std: float = 1.0
+    forearm_prob: float = 0.9  # a forearm leaving the frame, as cameras see hands (else a capped wrist)
+    sleeve_prob: float = 0.4  # of those: a sleeve, cuff or wristband in a cloth colour
     occluder_prob: float = 0.25
     motion_blur_prob: float = 0.15
+    defocus_prob: float = 0.2
+    light_tint: float = 0.08  # light colour: per-channel gain on the hand of up to +-8%
+    white_balance: float = 0.1  # camera white balance: per-channel gain on the frame of up to +-10%
+    exposure: tuple[float, float] = (0.75, 1.25)  # overall gain, then a random gamma around 1
     noise_std: tuple[float, float] = (0.0, 4.0)
     jpeg_quality: tuple[int, int] = (75, 95)
     supersample: int = 1  # 2 = supersampled edges at about half the speed
@@ -91,6 +97,7 @@ class Generator:
         self.templates = gesture_templates(model).numpy()
         self.template_angles = torch.stack([gesture_angles(g) for g in GESTURES]).numpy()
         self.faces, self.cap_ring = capped_faces(model.faces.numpy(), model.num_vertices)
+        self.arm = Forearm(model.faces.numpy(), model.num_vertices)
         self.limits = np.radians(model.limits_deg.numpy())  # (16, 3, 2)
         side = 2 * self.config.size
         self.grain = np.random.default_rng([seed]).standard_normal((side, side, 3), dtype=np.float32)
@@ -171,11 +178,15 @@ class Generator:
             return None  # part of the hand out of view: resample
         trans = offset.copy()
 
-        closed = np.concatenate([verts, verts[self.cap_ring].mean(0, keepdims=True)])  # wrist cap
+        if rng.random() < cfg.forearm_prob:
+            scene, faces = self.arm.attach(verts, joints, rng)
+        else:
+            scene, faces = np.concatenate([verts, verts[self.cap_ring].mean(0, keepdims=True)]), self.faces
+        colors = self._skin(scene, rng) * rng.uniform(1 - cfg.light_tint, 1 + cfg.light_tint, 3)  # light colour
+        if len(scene) > len(verts) + 1 and rng.random() < cfg.sleeve_prob:
+            colors = self.arm.dress(colors, len(verts), rng)
         light, (ambient, diffuse) = self._light(rng), self._levels(rng)
-        rendering = render_mesh(
-            closed, self.faces, K, size, size, self._skin(closed, rng), light, ambient, diffuse, cfg.supersample
-        )
+        rendering = render_mesh(scene, faces, K, size, size, colors, light, ambient, diffuse, cfg.supersample)
         background, bg_name = background_image(size, rng, cfg.backgrounds)
         image = composite(background, rendering)
         if cfg.optical_blur > 0:
@@ -185,6 +196,9 @@ class Generator:
             image, mask = self._occlude(image, mask, project(joints, K), rng)
         if rng.random() < cfg.motion_blur_prob:
             image = _motion_blur(image, rng)
+        if rng.random() < cfg.defocus_prob:
+            image = np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(rng.uniform(0.6, 1.8))))
+        image = _camera_response(image, rng, cfg.white_balance, cfg.exposure)
         noise = rng.uniform(*cfg.noise_std)
         if noise > 0:  # a random window of a fixed noise field: much cheaper than fresh normals
             y, x = rng.integers(0, self.grain.shape[0] - size, 2)
@@ -257,18 +271,91 @@ def _random_rotation(rng: np.random.Generator) -> np.ndarray:
     )
 
 
-def capped_faces(faces: np.ndarray, num_vertices: int) -> tuple[np.ndarray, np.ndarray]:
-    """Faces plus a fan that closes the mesh's openings (the wrist) at an extra vertex with
-    index num_vertices, and the ids of the vertices on the opening. Without the cap a camera
-    looking into the wrist would see through the hand."""
+def boundary_edges(faces: np.ndarray, num_vertices: int) -> np.ndarray:
+    """(E, 2) half-edges a -> b that belong to one face only: the rims of the mesh's openings."""
     half_edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
     lo, hi = np.minimum(half_edges[:, 0], half_edges[:, 1]), np.maximum(half_edges[:, 0], half_edges[:, 1])
     key = lo * num_vertices + hi
     unique, counts = np.unique(key, return_counts=True)
-    boundary = half_edges[np.isin(key, unique[counts == 1])]
+    return half_edges[np.isin(key, unique[counts == 1])]
+
+
+def capped_faces(faces: np.ndarray, num_vertices: int) -> tuple[np.ndarray, np.ndarray]:
+    """Faces plus a fan that closes the mesh's openings (the wrist) at an extra vertex with
+    index num_vertices, and the ids of the vertices on the opening. Without the cap a camera
+    looking into the wrist would see through the hand."""
+    boundary = boundary_edges(faces, num_vertices)
     # A boundary half-edge a -> b gets the cap face (b, a, centre): same orientation as the mesh.
     cap = np.column_stack([boundary[:, 1], boundary[:, 0], np.full(len(boundary), num_vertices)])
     return np.concatenate([faces, cap]), np.unique(boundary)
+
+
+class Forearm:
+    """A tube extruded from the mesh's wrist opening along the forearm, widening towards the
+    elbow and long enough to leave the frame. Ring k of the tube is the wrist ring moved
+    ARM_LEVELS[k] metres along the arm and scaled by the arm's taper."""
+
+    ARM_LEVELS = np.array([0.0, 0.012, 0.025, 0.04, 0.06, 0.09, 0.13, 0.18, 0.25, 0.34])
+
+    def __init__(self, faces: np.ndarray, num_vertices: int) -> None:
+        edges = boundary_edges(faces, num_vertices)  # (R, 2) a -> b around the wrist opening
+        self.ring = np.unique(edges)
+        r, levels = len(self.ring), len(self.ARM_LEVELS) - 1
+        position = np.zeros(num_vertices, np.int64)
+        position[self.ring] = np.arange(r)
+        a, b = position[edges[:, 0]], position[edges[:, 1]]
+        # ids[k, i]: vertex id of ring position i at level k (level 0 is the mesh's own ring).
+        ids = np.concatenate([self.ring[None], num_vertices + np.arange(levels * r).reshape(levels, r)])
+        tube = []
+        for k in range(levels):  # same orientation as the wrist cap (b, a, centre): outward normals
+            tube += [np.column_stack([ids[k, b], ids[k, a], ids[k + 1, a]])]
+            tube += [np.column_stack([ids[k, b], ids[k + 1, a], ids[k + 1, b]])]
+        end = np.full(len(a), num_vertices + levels * r)  # the far end's centre closes the tube
+        tube.append(np.column_stack([ids[-1, b], ids[-1, a], end]))
+        self.faces = np.concatenate([faces, *tube])
+        self.level_of = np.repeat(np.arange(1, levels + 1), r)  # level of each new ring vertex
+
+    def attach(self, verts: np.ndarray, joints: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """verts (N, 3), joints (21, 3) in the camera frame -> scene vertices (N + L*R + 1, 3) and faces."""
+        centre = verts[self.ring].mean(0)
+        axis = joints[0] - joints[9]  # middle-finger knuckle to wrist: the forearm continues the palm
+        axis /= np.linalg.norm(axis)
+        bend = rng.standard_normal(3)  # the wrist bends: up to ~35 degrees off the palm's axis
+        bend -= bend.dot(axis) * axis
+        axis = _axis_angle_matrix(bend / max(np.linalg.norm(bend), 1e-9) * np.radians(rng.uniform(0, 35))) @ axis
+        offsets = verts[self.ring] - centre
+        offsets -= np.outer(offsets @ axis, axis)  # rings perpendicular to the arm
+        thickness, taper = rng.uniform(0.95, 1.2), rng.uniform(0.25, 0.6)
+        rings = []
+        for d in self.ARM_LEVELS[1:]:
+            rings.append(centre + d * axis + offsets * thickness * (1 + taper * min(d, 0.2) / 0.2))
+        arm = np.concatenate(rings)
+        arm = np.concatenate([arm, arm[-len(self.ring) :].mean(0, keepdims=True)])
+        # Keep the arm in front of the camera: pull rings that would pass behind it back along the axis.
+        arm[:, 2] = np.maximum(arm[:, 2], 0.05)
+        return np.concatenate([verts, arm]), self.faces
+
+    def dress(self, colors: np.ndarray, num_hand: int, rng: np.random.Generator) -> np.ndarray:
+        """Colour the arm from some level on in one cloth colour (a sleeve), or one band (a wristband)."""
+        cloth = rng.uniform(0.05, 0.95, 3) * rng.uniform(0.4, 1.0)
+        levels = np.append(self.level_of, self.level_of[-1])
+        if rng.random() < 0.6:
+            covered = levels >= rng.integers(2, 7)
+        else:
+            start = int(rng.integers(1, 4))
+            covered = (levels >= start) & (levels <= start + 1)
+        colors = colors.copy()
+        colors[num_hand:][covered] = cloth
+        return colors
+
+
+def _camera_response(
+    image: np.ndarray, rng: np.random.Generator, white_balance: float, exposure: tuple[float, float]
+) -> np.ndarray:
+    """White balance, exposure and a tone curve: what differs between two cameras' photos."""
+    gain = rng.uniform(1 - white_balance, 1 + white_balance, 3) * rng.uniform(*exposure)
+    x = (image.astype(np.float32) / 255.0 * gain).clip(0, 1) ** rng.uniform(0.8, 1.25)
+    return (x * 255 + 0.5).astype(np.uint8)
 
 
 def _motion_blur(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:

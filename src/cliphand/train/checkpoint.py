@@ -10,16 +10,16 @@ from typing import Any
 import torch
 
 from cliphand import __version__
-from cliphand.model.checkpoint import CheckpointError, load_checkpoint
+from cliphand.model.checkpoint import CHECKPOINT_FORMAT, CheckpointError, load_checkpoint
 
-__all__ = ["CheckpointError", "config_differences", "load_checkpoint", "save_checkpoint"]
+__all__ = ["CheckpointError", "config_differences", "load_checkpoint", "release_checkpoint", "save_checkpoint"]
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """torch.save into a temporary file beside `path`, then rename: a crash never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {**state, "code_version": __version__}
+    state = {**state, "code_version": __version__, "format": CHECKPOINT_FORMAT}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -43,3 +43,16 @@ def config_differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -
         ):
             out.append(f"{prefix}{key}")
     return out
+
+
+def release_checkpoint(source: str | Path, out: str | Path, **card: Any) -> Path:
+    """The network of a training checkpoint alone, floating-point tensors in fp16: what ships.
+
+    Drops the optimiser, scheduler and RNG states (two thirds of a training checkpoint) and
+    halves the weights; `card` entries (data, recipe, scores) are stored under "release".
+    Loads like any checkpoint: load_state_dict casts the weights back to fp32.
+    """
+    state = load_checkpoint(source)
+    weights = {k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()}
+    keep = {k: state[k] for k in ("config", "step", "hand_model")}
+    return save_checkpoint(out, {**keep, "model": weights, "release": card})

@@ -1,0 +1,114 @@
+"""How a checkpoint does on real photos: FreiHAND evaluation images against MediaPipe Hands.
+
+    python bench/real_photos.py                       # the shipped model
+    python bench/real_photos.py --checkpoint runs/x/best.pt --out /tmp/real
+
+Reads ../shared/real/freihand_eval200 (200 real 224x224 photos, their K, and what MediaPipe
+Hands 0.10.21 predicts on them; not part of the repository, see its README). On the images
+MediaPipe detects it prints, beside each other:
+- PA-MPJPE (mm) of cliphand's 3D joints against MediaPipe's world landmarks, and the same for
+  the best fixed answer (the one gesture template that scores best over all images);
+- mean 2D distance (px) between cliphand's joints and MediaPipe's landmarks;
+- the spread of cliphand's predictions (0 = the same hand for every photo).
+MediaPipe is a peer, not ground truth (11.1 mm PA-MPJPE on a labelled real benchmark), so
+agreement below ~10 mm cannot be read as accuracy. Writes real_photos.json and a montage of
+overlays (cliphand in colour, MediaPipe in white) to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cliphand.eval.protocols import evaluate_freihand
+from cliphand.hand import load_hand_model
+from cliphand.hand.gestures import GESTURES, gesture_templates
+from cliphand.infer.estimator import HandPoseEstimator, load_image
+
+ROOT = Path(__file__).resolve().parents[1] / ".." / "shared" / "real" / "freihand_eval200"
+
+
+def pa_mpjpe(gt: np.ndarray, pred: np.ndarray) -> float:
+    return evaluate_freihand(gt, None, pred, None)["pa_mpjpe_mm"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", help="a .pt checkpoint (default: the model shipped in the package)")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the freihand_eval200 folder")
+    parser.add_argument("--out", type=Path, default=Path("real_photos"), help="report folder")
+    args = parser.parse_args()
+    if not (args.root / "mediapipe_reference.json").exists():
+        raise SystemExit(f"real photos not found under {args.root} (see ../shared/real/README.md)")
+
+    estimator = HandPoseEstimator.from_checkpoint(args.checkpoint) if args.checkpoint else HandPoseEstimator.default()
+    reference = json.loads((args.root / "mediapipe_reference.json").read_text())["items"]
+    Ks = np.asarray(json.loads((args.root / "evaluation_K.json").read_text()))
+    detected = [i for i, r in enumerate(reference) if r["detected"]]
+
+    start = time.perf_counter()
+    images = [load_image(args.root / "evaluation" / "rgb" / f"{i:08d}.jpg") for i in detected]
+    predictions = []
+    for i, image in zip(detected, images, strict=True):
+        predictions.append(estimator.predict(image, bbox=None, focal=float(Ks[i][0][0])))
+    seconds = time.perf_counter() - start
+
+    ours = np.stack([p.joints_3d for p in predictions])
+    ours_2d = np.stack([p.joints_2d for p in predictions])
+    mp_3d = np.stack([np.asarray(reference[i]["world_landmarks_m"]) for i in detected])
+    mp_2d = np.stack([np.asarray(reference[i]["landmarks_2d_px"]) for i in detected])
+    templates = gesture_templates(load_hand_model("openhand")).numpy()
+    fixed = {name: pa_mpjpe(mp_3d, np.repeat(templates[g : g + 1], len(mp_3d), 0)) for g, name in enumerate(GESTURES)}
+    best = min(fixed, key=fixed.get)
+    relative = ours - ours[:, :1]
+    results = {
+        "checkpoint": args.checkpoint or "shipped",
+        "images": len(detected),
+        "pa_mpjpe_vs_mediapipe_mm": pa_mpjpe(mp_3d, ours),
+        "best_fixed_template": best,
+        "best_fixed_template_pa_mpjpe_mm": fixed[best],
+        "mean_2d_px_vs_mediapipe": float(np.linalg.norm(ours_2d - mp_2d, axis=-1).mean()),
+        "median_2d_px_vs_mediapipe": float(np.median(np.linalg.norm(ours_2d - mp_2d, axis=-1).mean(-1))),
+        "prediction_spread_mm": float(relative.std(0).mean() * 1000),
+        "ms_per_image": 1000 * seconds / len(detected),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "real_photos.json").write_text(json.dumps(results, indent=2))
+    montage(images[:: max(1, len(images) // 16)][:16], ours_2d[:: max(1, len(images) // 16)][:16],
+            mp_2d[:: max(1, len(images) // 16)][:16], args.out / "real_photos.png")  # fmt: skip
+    print(f"{results['images']} real photos that MediaPipe detects ({results['ms_per_image']:.0f} ms/image)")
+    print(f"{'':34}{'cliphand':>10}{'fixed ' + best:>22}")
+    print(f"{'PA-MPJPE vs MediaPipe 3D (mm)':34}{results['pa_mpjpe_vs_mediapipe_mm']:>10.2f}{fixed[best]:>22.2f}")
+    print(f"{'mean 2D distance to MediaPipe (px)':34}{results['mean_2d_px_vs_mediapipe']:>10.2f}")
+    print(f"{'spread of predictions (mm)':34}{results['prediction_spread_mm']:>10.2f}")
+    print(f"wrote {args.out / 'real_photos.json'} and {args.out / 'real_photos.png'}")
+
+
+def montage(images: list[np.ndarray], ours: np.ndarray, theirs: np.ndarray, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cliphand.render.overlay import draw_skeleton
+
+    cols = 8
+    rows = (len(images) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(2 * cols, 2 * rows))
+    for ax in np.atleast_1d(axes).ravel():
+        ax.axis("off")
+    for ax, image, a, b in zip(np.atleast_1d(axes).ravel(), images, ours, theirs, strict=False):
+        ax.imshow(image)
+        ax.plot(b[:, 0], b[:, 1], "w.", markersize=3)
+        draw_skeleton(ax, a)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
