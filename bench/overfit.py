@@ -43,7 +43,7 @@ def overfit(name: str, batch: dict, steps: int, target: float, every: int, lr: f
     curve, reached, start = [(0, train_pa_mpjpe(model, batch))], None, time.perf_counter()
     for step in range(1, steps + 1):
         idx = torch.randperm(n, generator=generator)[:size]
-        sub = {k: v[idx] if torch.is_tensor(v) else [v[i] for i in idx] for k, v in batch.items()}
+        sub = {k: v[idx] if torch.is_tensor(v) else [v[i] for i in idx] for k, v in batch.items() if k != "skipped"}
         terms = compute_losses(model(sub["image"]), sub, model, config.loss_weights, None, config.heatmap_sigma)
         optimizer.zero_grad(set_to_none=True)
         terms["total"].backward()

@@ -22,3 +22,9 @@ def test_demo_pipeline_on_a_reduced_budget(tmp_path, capsys):
         np.asarray(json.loads(p.read_text())["joints_3d"]) for p in sorted((out / "predictions").glob("*.json"))[:2]
     )
     assert np.abs((a - a[:1]) - (b - b[:1])).max() > 1e-4 and summary["prediction_spread_mm"] > 0.1
+    # The shipped model runs on the same held-out set and beats the best fixed hand there.
+    shipped = summary["shipped_model"]
+    assert "shipped/synthetic/index.html" in page and (out / "shipped" / "synthetic" / "index.html").exists()
+    assert 0 < shipped["pa_mpjpe_mm"] < summary["template_baseline"]["pa_mpjpe_mm"]
+    if shipped["real_photos"]:  # ../shared/real is beside this checkout
+        assert (out / "shipped" / "real" / "index.html").exists()

@@ -22,7 +22,7 @@ def main() -> None:
     parser.add_argument("checkpoint", type=Path, help="a training checkpoint (best.pt or last.pt)")
     parser.add_argument("--out", type=Path, default=WEIGHTS, help="where the release file goes")
     args = parser.parse_args()
-    out = release_checkpoint(args.checkpoint, args.out, source=args.checkpoint.name, cliphand_version=__version__)
+    out = release_checkpoint(args.checkpoint, args.out, trained_from=args.checkpoint.name, cliphand_version=__version__)
     print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)")
 
 

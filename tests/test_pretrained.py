@@ -1,0 +1,103 @@
+"""The model shipped inside the package: it loads without arguments, is small, and sees hands.
+
+Synthetic checks use a seed the release was not trained on; the real-photo check reads
+../shared/real/ and skips when it is absent.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import cliphand
+from cliphand.cli import main
+from cliphand.eval.protocols import evaluate_freihand
+from cliphand.hand import load_hand_model
+from cliphand.hand.gestures import gesture_templates
+from cliphand.infer import HandPoseEstimator
+from cliphand.model.checkpoint import CheckpointError, load_checkpoint
+from cliphand.synth.generator import Generator, SynthConfig
+from cliphand.train.checkpoint import save_checkpoint
+
+REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "real" / "freihand_eval200"
+
+
+@pytest.fixture(scope="module")
+def estimator():
+    return HandPoseEstimator.default()
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    """24 synthetic images from a seed no release was trained on, with their labels."""
+    generator = Generator(load_hand_model("openhand"), SynthConfig(), seed=987)
+    return [generator.sample(i) for i in range(24)]
+
+
+def test_shipped_weights_are_fp16_small_and_described():
+    path = cliphand.default_checkpoint()
+    assert path.is_file() and path.stat().st_size < 25 * 2**20
+    state = load_checkpoint(path)
+    floats = [v for v in state["model"].values() if v.is_floating_point()]
+    assert floats and all(v.dtype == torch.float16 for v in floats)
+    assert "optimizer" not in state and state["release"]["cliphand_version"]
+
+
+def test_shipped_model_beats_the_best_fixed_hand_on_held_out_synthetic_images(estimator, held_out):
+    predictions = estimator.predict_batch([s.image for s in held_out], focal=None)
+    ours = np.stack([p.joints_3d for p in predictions])
+    gt = np.stack([s.joints_3d for s in held_out])
+    templates = gesture_templates(load_hand_model("openhand")).numpy()
+    fixed = min(evaluate_freihand(gt, None, np.repeat(t[None], len(gt), 0), None)["pa_mpjpe_mm"] for t in templates)
+    score = evaluate_freihand(gt, None, ours, None)["pa_mpjpe_mm"]
+    relative = ours - ours[:, :1]
+    assert relative.std(0).mean() * 1000 > 5.0  # a different hand for each image
+    assert score < 0.75 * fixed, (score, fixed)
+
+
+def test_predict_without_checkpoint_uses_the_shipped_model(tmp_path, held_out, capsys):
+    from PIL import Image
+
+    photo = tmp_path / "hand.jpg"
+    Image.fromarray(held_out[0].image).save(photo)
+    assert main(["predict", str(photo), "--out", str(tmp_path / "out")]) == 0
+    result = json.loads(next((tmp_path / "out").glob("*.json")).read_text())
+    assert np.asarray(result["joints_3d"]).shape == (21, 3)
+
+
+def test_a_checkpoint_of_another_format_is_refused_in_one_line(tmp_path):
+    state = load_checkpoint(cliphand.default_checkpoint())
+    old = tmp_path / "old.pt"
+    save_checkpoint(old, state)
+    raw = torch.load(old, weights_only=False)
+    raw["format"] = 1
+    torch.save(raw, old)
+    with pytest.raises(CheckpointError, match="checkpoint format 1") as info:
+        HandPoseEstimator.from_checkpoint(old)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.skipif(not (REAL / "mediapipe_reference.json").exists(), reason="../shared/real is not here")
+def test_shipped_model_sees_real_hands(estimator):
+    """On real photos the predictions follow MediaPipe's 2D landmarks far better than the image
+    centre does, and the 3D hand is closer to MediaPipe's than the best fixed hand is."""
+    items = json.loads((REAL / "mediapipe_reference.json").read_text())["items"]
+    Ks = json.loads((REAL / "evaluation_K.json").read_text())
+    chosen = [i for i, item in enumerate(items) if item["detected"]][:40]
+    ours_2d, ours_3d = [], []
+    for i in chosen:
+        pred = estimator.predict(REAL / "evaluation" / "rgb" / items[i]["image"], focal=Ks[i][0][0])
+        ours_2d.append(pred.joints_2d)
+        ours_3d.append(pred.joints_3d)
+    mp_2d = np.stack([np.asarray(items[i]["landmarks_2d_px"]) for i in chosen])
+    mp_3d = np.stack([np.asarray(items[i]["world_landmarks_m"]) for i in chosen])
+    ours_px = np.linalg.norm(np.stack(ours_2d) - mp_2d, axis=-1).mean()
+    centre_px = np.linalg.norm(mp_2d - mp_2d.reshape(-1, 2).mean(0), axis=-1).mean()
+    assert ours_px < 0.6 * centre_px, (ours_px, centre_px)
+    templates = gesture_templates(load_hand_model("openhand")).numpy()
+    fixed = min(
+        evaluate_freihand(mp_3d, None, np.repeat(t[None], len(mp_3d), 0), None)["pa_mpjpe_mm"] for t in templates
+    )
+    assert evaluate_freihand(mp_3d, None, np.stack(ours_3d), None)["pa_mpjpe_mm"] < fixed
