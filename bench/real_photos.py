@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -54,9 +53,8 @@ def main() -> None:
     start = time.perf_counter()
     images = [load_image(args.root / "evaluation" / "rgb" / f"{i:08d}.jpg") for i in detected]
     predictions = []
-    warnings.filterwarnings("ignore", "no bounding box given")  # these photos are hand crops already
     for i, image in zip(detected, images, strict=True):
-        predictions.append(estimator.predict(image, bbox=None, focal=float(Ks[i][0][0])))
+        predictions.append(estimator.predict(image, focal=float(Ks[i][0][0]), detect=False))  # crops already
     seconds = time.perf_counter() - start
 
     ours = np.stack([p.joints_3d for p in predictions])

@@ -231,6 +231,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             bbox = []
         if len(bbox) != 4:
             raise CliError(f"--bbox must be x,y,w,h, got {args.bbox!r}")
+    if args.max_hands < 1:
+        raise CliError(f"--max-hands must be at least 1, got {args.max_hands}")
     if args.checkpoint is None:
         estimator = HandPoseEstimator.default()
     else:
@@ -256,7 +258,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(f"cliphand: error: {exc}", file=sys.stderr)
     if images:
         results, image_errors = predict_images(
-            estimator, images, args.out, bbox, args.left, args.focal, args.mesh_format
+            estimator,
+            images,
+            args.out,
+            bbox,
+            True if args.left else None,
+            args.focal,
+            args.mesh_format,
+            detect=not args.no_detect,
+            max_hands=args.max_hands,
         )
         errors += image_errors
         print(f"wrote {len(results)} predictions to {args.out} (index.html)")
@@ -409,8 +419,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("paths", nargs="+", help="images, folders of images, or videos (.mp4 ...)")
     predict.add_argument("--checkpoint", type=Path, help="a .pt checkpoint or an .onnx (default: the shipped model)")
     predict.add_argument("--out", required=True, type=Path)
-    predict.add_argument("--bbox", help="hand box x,y,w,h in pixels (default: the whole image)")
-    predict.add_argument("--left", action="store_true", help="the hand is a left hand")
+    predict.add_argument("--bbox", help="hand box x,y,w,h in pixels (default: detect every hand)")
+    predict.add_argument("--left", action="store_true", help="the hand is a left hand (default: the detector says)")
+    predict.add_argument("--max-hands", type=int, default=4, help="at most this many detected hands per image")
+    predict.add_argument("--no-detect", action="store_true", help="no detector: the whole image is one hand's crop")
     predict.add_argument("--focal", type=float, help="focal length in pixels (default 1.2 x the longer side)")
     predict.add_argument("--mesh-format", choices=(".obj", ".ply"), default=".obj")
     predict.add_argument("--min-cutoff", type=float, default=1.0, help="video One Euro filter: cut-off at rest (Hz)")

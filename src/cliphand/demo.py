@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import time
-import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -79,10 +78,8 @@ def run_demo(
     estimator = HandPoseEstimator.from_checkpoint(run / "last.pt")
     dataset = load_dataset("freihand", test_set)
     images = [dataset.records[i].image_path for i in range(min(predict_images_count, len(dataset)))]
-    # The synthetic images are hand crops already, with their K: use the crop as the box.
-    predict_images(
-        estimator, images, out / "predictions", bbox=(0, 0, 224, 224), focal=float(dataset.records[0].K[0, 0])
-    )
+    # The synthetic images are hand crops already, with their K: the whole image is the crop.
+    predict_images(estimator, images, out / "predictions", focal=float(dataset.records[0].K[0, 0]), detect=False)
     spread = prediction_spread(out / "predictions")
     print("[5/6] the shipped pretrained model on the held-out set" + (f" and on photos in {real}" if real else ""))
     shipped = shipped_model(out / "shipped", dataset, real)
@@ -103,19 +100,18 @@ def shipped_model(out: Path, dataset, real: Path | None, count: int = 8) -> dict
     """Score the shipped model on the held-out synthetic set; overlays on it and on real photos."""
     estimator = HandPoseEstimator.default()
     records = dataset.records
-    warnings.filterwarnings("ignore", "no bounding box given")  # these images are hand crops already
     predictions = estimator.predict_batch([r.image_path for r in records], focal=float(records[0].K[0, 0]))
     gt, gt_verts = np.stack([r.joints_3d for r in records]), np.stack([r.vertices for r in records])
     pred, pred_verts = np.stack([p.joints_3d for p in predictions]), np.stack([p.vertices for p in predictions])
     scores = evaluate_freihand(gt, gt_verts, pred, pred_verts)
     print(f"      shipped model: held-out PA-MPJPE {scores['pa_mpjpe_mm']:.1f} mm, F@15 {scores['f_score_15mm']:.3f}")
-    predict_images(estimator, [r.image_path for r in records[:count]], out / "synthetic")
+    predict_images(estimator, [r.image_path for r in records[:count]], out / "synthetic", detect=False)
     summary = {"pa_mpjpe_mm": scores["pa_mpjpe_mm"], "f_score_15mm": scores["f_score_15mm"], "real_photos": None}
     if real is not None:
         photos = sorted((Path(real) / "evaluation" / "rgb").glob("*.jpg"))[: 3 * count : 3]
         ks = Path(real) / "evaluation_K.json"
         focal = float(np.asarray(json.loads(ks.read_text()))[0, 0, 0]) if ks.exists() else None
-        predict_images(estimator, photos, out / "real", focal=focal)
+        predict_images(estimator, photos, out / "real", focal=focal, detect=False)  # FreiHAND's are crops
         summary["real_photos"] = len(photos)
     return summary
 
@@ -137,7 +133,7 @@ def prediction_spread(folder: Path) -> float:
     images: 0 for a network that answers every image with the same hand."""
     joints = []
     for path in sorted(folder.glob("*.json")):
-        j = np.asarray(json.loads(path.read_text())["joints_3d"])
+        j = np.asarray(json.loads(path.read_text())["hands"][0]["joints_3d"])
         joints.append(j - j[:1])
     return float(np.stack(joints).std(0).mean() * 1000) if len(joints) > 1 else 0.0
 

@@ -16,7 +16,10 @@ from typing import Protocol
 
 import numpy as np
 
-INSTALL_HINT = "hand detection needs MediaPipe: pip install 'cliphand[detect]' (or give a box with --bbox)"
+INSTALL_HINT = (
+    "hand detection needs MediaPipe: pip install 'cliphand[detect]' "
+    "(or give a box with --bbox, or --no-detect when the image is a hand crop)"
+)
 
 
 class DetectorUnavailable(RuntimeError):

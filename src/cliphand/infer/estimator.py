@@ -1,7 +1,8 @@
 """`HandPoseEstimator`: joints and a mesh from a photo of a hand, in the camera frame.
 
     est = HandPoseEstimator.default()  # the shipped model; or .from_checkpoint("runs/x/best.pt")
-    pred = est.predict("hand.jpg", bbox=(x, y, w, h), is_left=False)
+    hands = est.predict_hands("photo.jpg")  # every hand the detector finds, best first
+    pred = est.predict("hand.jpg", bbox=(x, y, w, h), is_left=False)  # one hand in a known box
     pred.joints_3d (21, 3) metres, pred.joints_2d (21, 2) pixels of the input, pred.vertices (N, 3)
 
 The image is cropped around the box (square, padded) with the intrinsics K of the full image
@@ -13,7 +14,6 @@ mirrored back.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +44,12 @@ class HandPrediction:
     K: np.ndarray  # (3, 3) intrinsics used for the input image
     confidence: float  # 0..1, how peaked the joint heatmaps are (1.0 for networks without heatmaps)
     is_left: bool
+    bbox: tuple[float, float, float, float] | None = None  # x, y, w, h of the hand box; None: the whole image
+    score: float | None = None  # the detector's score, when a detector found the hand
+
+    @property
+    def handedness(self) -> str:
+        return "left" if self.is_left else "right"
 
     def to_dict(self) -> dict:
         return {
@@ -55,6 +61,9 @@ class HandPrediction:
             "K": self.K.round(4).tolist(),
             "confidence": round(float(self.confidence), 4),
             "is_left": self.is_left,
+            "handedness": self.handedness,
+            "score": None if self.score is None else round(float(self.score), 4),
+            "bbox": None if self.bbox is None else [round(float(v), 2) for v in self.bbox],
         }
 
 
@@ -117,10 +126,40 @@ class HandPoseEstimator:
         return cls(model, model.faces.cpu().numpy(), model.config.image_size, "torch", device)
 
     def predict(
-        self, image, bbox: Sequence[float] | None = None, is_left: bool = False, focal: float | None = None
+        self,
+        image,
+        bbox: Sequence[float] | None = None,
+        is_left: bool | None = None,
+        focal: float | None = None,
+        detect: bool = True,
     ) -> HandPrediction:
-        """One hand in one image. bbox = (x, y, w, h) in pixels; without it the whole image is the crop."""
-        return self.predict_batch([image], [bbox], [is_left], focal)[0]
+        """One hand. bbox = (x, y, w, h) in pixels. Without a box the detector finds the best
+        hand (and its handedness, unless is_left is given); detect=False takes the whole image
+        as the crop instead (for images that are hand crops already)."""
+        if bbox is None and detect:
+            image = load_image(image)
+            hands = self.predict_hands(image, max_hands=1, focal=focal, is_left=is_left)
+            if not hands:
+                raise InferenceError("no hand found in the image (give a box, or detect=False for a hand crop)")
+            return hands[0]
+        return self.predict_batch([image], [bbox], [bool(is_left)], focal)[0]
+
+    def predict_hands(
+        self, image, max_hands: int = 4, focal: float | None = None, detector=None, is_left: bool | None = None
+    ) -> list[HandPrediction]:
+        """Every hand the detector finds (best score first); [] when there is none. Left hands
+        are mirrored in and out as with is_left; is_left overrides the detector's handedness."""
+        from cliphand.detect import detect_hands
+
+        image = load_image(image)
+        boxes = detect_hands(image, max_hands, detector)
+        if not boxes:
+            return []
+        lefts = [box.is_left if is_left is None else is_left for box in boxes]
+        predictions = self.predict_batch([image] * len(boxes), [b.bbox for b in boxes], lefts, focal)
+        for prediction, box in zip(predictions, boxes, strict=True):
+            prediction.score = box.score
+        return predictions
 
     def predict_batch(
         self,
@@ -129,7 +168,8 @@ class HandPoseEstimator:
         is_left: Sequence[bool] | None = None,
         focal: float | None = None,
     ) -> list[HandPrediction]:
-        """Several hands at once: one forward pass over all crops."""
+        """Several hands at once: one forward pass over all crops. A box of None takes the whole
+        image as the crop."""
         bboxes = list(bboxes) if bboxes is not None else [None] * len(images)
         is_left = list(is_left) if is_left is not None else [False] * len(images)
         crops, Ks, crop_Ks = [], [], []
@@ -161,6 +201,7 @@ class HandPoseEstimator:
                     K=Ks[i],
                     confidence=float(confidence[i]),
                     is_left=bool(left),
+                    bbox=None if bboxes[i] is None else tuple(float(v) for v in bboxes[i]),
                 )
             )
         return predictions
@@ -169,7 +210,6 @@ class HandPoseEstimator:
         h, w = image.shape[:2]
         K = default_intrinsics(w, h, focal)
         if box is None:
-            warnings.warn("no bounding box given: the whole image is taken as the hand crop", stacklevel=3)
             centre, side = np.array([(w - 1) / 2, (h - 1) / 2]), float(max(w, h))
         else:
             x, y, bw, bh = (float(v) for v in box)

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from cliphand.hand.meshio import save_mesh
 from cliphand.hand.skeleton import FINGERS, PARENTS
-from cliphand.infer.estimator import HandPoseEstimator, HandPrediction, InferenceError, load_image
+from cliphand.infer.estimator import HandPoseEstimator, HandPrediction, InferenceError, default_intrinsics, load_image
 from cliphand.render.preview import BONE_COLORS
 from cliphand.render.raster import composite, render_mesh
 
@@ -33,24 +33,39 @@ def expand_inputs(paths: Sequence[str | Path]) -> list[Path]:
     return out
 
 
-def overlay(image: np.ndarray, pred: HandPrediction, opacity: float = 0.6) -> np.ndarray:
-    """The predicted mesh rendered over the image with the input K, plus the skeleton."""
+def overlay(image: np.ndarray, preds: HandPrediction | Sequence[HandPrediction], opacity: float = 0.6) -> np.ndarray:
+    """The predicted meshes rendered over the image with the input K, plus the skeletons."""
+    preds = [preds] if isinstance(preds, HandPrediction) else list(preds)
     h, w = image.shape[:2]
     picture = image
-    if (pred.vertices[:, 2] > 0.01).all():
-        rendering = render_mesh(pred.vertices, pred.faces, pred.K, h, w, colors=np.full((len(pred.vertices), 3), 0.75))
-        rendering.alpha *= opacity
-        picture = composite(image, rendering)
+    for pred in sorted(preds, key=lambda p: -p.joints_3d[:, 2].mean()):  # far hands first
+        if (pred.vertices[:, 2] > 0.01).all():
+            colors = np.full((len(pred.vertices), 3), 0.75)
+            rendering = render_mesh(pred.vertices, pred.faces, pred.K, h, w, colors=colors)
+            rendering.alpha *= opacity
+            picture = composite(picture, rendering)
     canvas = Image.fromarray(picture)
     draw = ImageDraw.Draw(canvas)
     width = max(1, round(max(h, w) / 200))
-    for child, parent in enumerate(PARENTS):
-        if parent >= 0:
-            a, b = pred.joints_2d[parent], pred.joints_2d[child]
-            draw.line([tuple(a), tuple(b)], fill=BONE_COLORS[FINGERS[(child - 1) // 4]], width=width)
-    for u, v in pred.joints_2d:
-        draw.ellipse([u - width, v - width, u + width, v + width], fill="white", outline="black")
+    for pred in preds:
+        for child, parent in enumerate(PARENTS):
+            if parent >= 0:
+                a, b = pred.joints_2d[parent], pred.joints_2d[child]
+                draw.line([tuple(a), tuple(b)], fill=BONE_COLORS[FINGERS[(child - 1) // 4]], width=width)
+        for u, v in pred.joints_2d:
+            draw.ellipse([u - width, v - width, u + width, v + width], fill="white", outline="black")
+        if pred.bbox is not None and len(preds) > 1:  # which hand is which
+            x, y = pred.bbox[0], pred.bbox[1]
+            draw.text((x, max(0, y - 12)), f"{pred.handedness} {pred.score or pred.confidence:.2f}", fill="yellow")
     return np.asarray(canvas)
+
+
+def hand_record(pred: HandPrediction) -> dict:
+    """One hand of the per-image JSON (faces and K are per image, not per hand)."""
+    record = pred.to_dict()
+    for key in ("faces", "K", "is_left"):
+        record.pop(key)
+    return record
 
 
 def predict_images(
@@ -58,29 +73,48 @@ def predict_images(
     paths: Sequence[Path],
     out: Path,
     bbox: Sequence[float] | None = None,
-    is_left: bool = False,
+    is_left: bool | None = None,
     focal: float | None = None,
     mesh_format: str = ".obj",
+    detect: bool = True,
+    max_hands: int = 4,
 ) -> tuple[list[dict], list[str]]:
-    """Predict every image; a bad one is reported and skipped. Returns (results, errors)."""
+    """Predict every image; a bad one is reported and skipped. Returns (results, errors).
+
+    Without a box (and with detect) every detected hand is predicted, up to max_hands; with a
+    box, or detect=False (the whole image is the crop), one hand. Per image: <stem>.json
+    ({"image", "width", "height", "K", "hands": [...]}, hands best first), one mesh per hand
+    (<stem>_hand<k>.obj) and <stem>_overlay.png with every hand.
+    """
     out.mkdir(parents=True, exist_ok=True)
     results, errors = [], []
     for path in tqdm(paths, desc="predicting", unit="img", disable=len(paths) < 2):
         try:
             image = load_image(path)
-            pred = estimator.predict(image, bbox=bbox, is_left=is_left, focal=focal)
+            if bbox is None and detect:
+                preds = estimator.predict_hands(image, max_hands, focal, is_left=is_left)
+            else:
+                preds = [estimator.predict(image, bbox=bbox, is_left=bool(is_left), focal=focal, detect=False)]
         except InferenceError as exc:
             errors.append(str(exc))
             print(f"cliphand: error: {exc}", file=sys.stderr)
             continue
+        if not preds:
+            print(f"cliphand: no hand found in {path}", file=sys.stderr)
         stem = path.stem
-        record = pred.to_dict()
+        h, w = image.shape[:2]
+        K = preds[0].K if preds else default_intrinsics(w, h, focal)
+        record = {"image": path.name, "width": w, "height": h, "K": np.round(K, 4).tolist(),
+                  "hands": [hand_record(p) for p in preds]}  # fmt: skip
         (out / f"{stem}.json").write_text(json.dumps(record))
-        save_mesh(out / f"{stem}{mesh_format}", pred.vertices, pred.faces)
-        Image.fromarray(overlay(image, pred)).save(out / f"{stem}_overlay.png")
-        results.append(
-            {"input": str(path), "stem": stem, "confidence": record["confidence"], "mesh": f"{stem}{mesh_format}"}
-        )
+        meshes = []
+        for k, pred in enumerate(preds):
+            meshes.append(f"{stem}_hand{k}{mesh_format}")
+            save_mesh(out / meshes[-1], pred.vertices, pred.faces)
+        Image.fromarray(overlay(image, preds)).save(out / f"{stem}_overlay.png")
+        confidence = max((p.confidence for p in preds), default=0.0)
+        results.append({"input": str(path), "stem": stem, "hands": len(preds), "confidence": confidence,
+                        "meshes": meshes})  # fmt: skip
     write_index(out, results, errors)
     return results, errors
 
@@ -89,9 +123,11 @@ def write_index(out: Path, results: list[dict], errors: list[str]) -> Path:
     """index.html: every overlay with links to its JSON and mesh, and the errors."""
     cards = "\n".join(
         f'<figure><img src="{html.escape(r["stem"])}_overlay.png" width="320">'
-        f"<figcaption>{html.escape(Path(r['input']).name)} &middot; confidence {r['confidence']:.2f}<br>"
-        f'<a href="{html.escape(r["stem"])}.json">JSON</a> &middot; <a href="{html.escape(r["mesh"])}">mesh</a>'
-        "</figcaption></figure>"
+        f"<figcaption>{html.escape(Path(r['input']).name)} &middot; {r['hands']} hand(s) &middot; "
+        f"confidence {r['confidence']:.2f}<br>"
+        f'<a href="{html.escape(r["stem"])}.json">JSON</a>'
+        + "".join(f' &middot; <a href="{html.escape(m)}">mesh {k}</a>' for k, m in enumerate(r["meshes"]))
+        + "</figcaption></figure>"
         for r in results
     )
     problems = "".join(f"<li>{html.escape(e)}</li>" for e in errors)

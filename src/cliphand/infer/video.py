@@ -56,7 +56,7 @@ def predict_video(
     try:
         with lines_out.open("w") as lines:
             for index, frame in enumerate(tqdm(frames, desc=f"video {path.name}", unit="frame")):
-                pred = estimator.predict(frame, bbox=bbox, is_left=is_left, focal=focal)
+                pred = estimator.predict(frame, bbox=bbox, is_left=is_left, focal=focal, detect=False)
                 t = index / fps
                 pred = _smoothed(pred, joint_filter(pred.joints_3d, t), vertex_filter(pred.vertices, t))
                 record = {"frame": index, "time": round(t, 4), **_frame_record(pred, with_vertices)}

@@ -1,0 +1,100 @@
+"""Hand detection (MediaPipe, the `detect` extra) and the detect-by-default prediction path."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cliphand.cli import main
+from cliphand.hand import load_hand_model
+from cliphand.synth.generator import Generator, SynthConfig
+
+
+@pytest.fixture(scope="module")
+def scene():
+    """A 480x320 frame with a right hand on the left and a mirrored (left) hand on the right,
+    both rendered by the synthetic generator (palm to the camera, fingers up), and their boxes."""
+    config = SynthConfig(view_spread_deg=25, occluder_prob=0.0, backgrounds="colors", sleeve_prob=0.0, fill=(0.7, 0.8))
+    generator = Generator(load_hand_model("openhand"), config, seed=3)
+    frame = np.full((320, 480, 3), 235, np.uint8)
+    boxes = {}
+    for side, x0 in (("right", 10), ("left", 250)):
+        sample = generator.sample(0 if side == "right" else 1)
+        image, mask = sample.image, sample.mask
+        if side == "left":
+            image, mask = image[:, ::-1], mask[:, ::-1]
+        frame[48:272, x0 : x0 + 224] = image
+        ys, xs = np.nonzero(mask)
+        boxes[side] = (x0 + xs.min(), 48 + ys.min(), xs.max() - xs.min(), ys.max() - ys.min())
+    return frame, boxes
+
+
+def _iou(a, b):
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    return w * h / (aw * ah + bw * bh - w * h)
+
+
+def test_detector_finds_both_hands_with_their_handedness(scene):
+    pytest.importorskip("mediapipe", reason="the detect extra is not installed")
+    from cliphand.detect import detect_hands
+
+    frame, boxes = scene
+    hands = detect_hands(frame)
+    assert sorted(h.handedness for h in hands) == ["left", "right"]
+    for hand in hands:
+        assert _iou(hand.bbox, boxes[hand.handedness]) > 0.3, (hand, boxes)
+        assert 0.5 <= hand.score <= 1.0
+    assert detect_hands(np.full((240, 320, 3), 128, np.uint8)) == []
+
+
+def test_predict_cli_detects_every_hand_and_reports_an_empty_photo(scene, tmp_path, capsys):
+    pytest.importorskip("mediapipe", reason="the detect extra is not installed")
+    frame, _ = scene
+    Image.fromarray(frame).save(tmp_path / "two.png")
+    Image.fromarray(np.full((200, 300, 3), 90, np.uint8)).save(tmp_path / "empty.png")
+    out = tmp_path / "out"
+    assert main(["predict", str(tmp_path / "two.png"), str(tmp_path / "empty.png"), "--out", str(out)]) == 0
+    assert "no hand found in" in capsys.readouterr().err
+    two = json.loads((out / "two.json").read_text())
+    assert sorted(h["handedness"] for h in two["hands"]) == ["left", "right"]
+    scores = [h["score"] for h in two["hands"]]
+    assert scores == sorted(scores, reverse=True) and (out / "two_hand1.obj").exists()
+    assert json.loads((out / "empty.json").read_text())["hands"] == []
+    assert main(["predict", str(tmp_path / "two.png"), "--out", str(out), "--max-hands", "1"]) == 0
+    assert len(json.loads((out / "two.json").read_text())["hands"]) == 1
+
+
+def test_a_detected_left_hand_is_the_mirrored_right_hand(scene):
+    pytest.importorskip("mediapipe", reason="the detect extra is not installed")
+    from cliphand.infer import HandPoseEstimator
+
+    frame, _ = scene
+    estimator = HandPoseEstimator.default()
+    left = next(h for h in estimator.predict_hands(frame) if h.handedness == "left")
+    x, y, w, h = left.bbox
+    mirrored = estimator.predict(np.ascontiguousarray(frame[:, ::-1]), bbox=(480 - x - w, y, w, h), is_left=False)
+    np.testing.assert_allclose(left.joints_3d * [-1, 1, 1], mirrored.joints_3d, atol=1e-5)
+
+
+def test_without_the_extra_the_message_names_it(monkeypatch, tmp_path, capsys):
+    import builtins
+
+    import cliphand.detect as detect
+
+    real_import = builtins.__import__
+
+    def no_mediapipe(name, *args, **kwargs):
+        if name.startswith("mediapipe"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_mediapipe)
+    monkeypatch.setattr(detect, "_DEFAULT", {})
+    Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(tmp_path / "x.png")
+    assert main(["predict", str(tmp_path / "x.png"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'cliphand[detect]'" in err and err.count("\n") == 1
