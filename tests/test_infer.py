@@ -155,3 +155,64 @@ def test_bench_reports_both_backends_and_their_agreement(capsys):
 
     text = format_bench("tiny", result)
     assert "| onnxruntime | 8 |" in text and "FLOP-bound latency" in text
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--bbox", "nan,0,10,10"], "--bbox must be x,y,w,h with finite numbers"),
+        (["--bbox", "0,0,inf,10"], "--bbox must be x,y,w,h with finite numbers"),
+        (["--bbox", "0,0,0,10"], "positive w and h"),
+        (["--bbox", "0,0,-5,10"], "positive w and h"),
+        (["--focal", "nan"], "--focal must be a positive number"),
+        (["--focal", "0"], "--focal must be a positive number"),
+        (["--focal", "-500"], "--focal must be a positive number"),
+        (["--max-hands", "0"], "--max-hands must be at least 1"),
+    ],
+)
+def test_predict_refuses_bad_numbers_in_one_line(checkpoint, tmp_path, capsys, extra, message):
+    from cliphand.cli import main
+
+    Image.fromarray(_photo(90, 110)).save(tmp_path / "a.png")
+    assert main(["predict", str(tmp_path / "a.png"), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "o"),
+                 *extra]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and not (tmp_path / "o").exists()
+
+
+def test_predict_flags_bad_images_and_keeps_going(checkpoint, tmp_path, capsys):
+    import json
+
+    from cliphand.cli import main
+
+    folder = tmp_path / "in"
+    (folder / "a").mkdir(parents=True)
+    (folder / "b").mkdir()
+    Image.fromarray(_photo(90, 110, seed=1)).save(folder / "a" / "x.png")
+    Image.fromarray(_photo(90, 110, seed=2)).save(folder / "b" / "x.jpg")
+    Image.fromarray(_photo(1, 1)).save(folder / "tiny.png")
+    Image.new("1", (15000, 15000)).save(folder / "bomb.png")  # 225 M pixels, a few kB on disk
+    args = ["--checkpoint", str(checkpoint), "--bbox", "10,10,60,60"]
+    inputs = [
+        str(folder / "a" / "x.png"),
+        str(folder / "b" / "x.jpg"),
+        str(folder / "tiny.png"),
+        str(folder / "bomb.png"),
+    ]
+    out = tmp_path / "out"
+    assert main(["predict", *inputs, "--out", str(out), *args]) == 1
+    err = capsys.readouterr().err
+    assert "tiny.png is 1x1 pixels: too small" in err and "over 100,000,000 pixels" in err and "Traceback" not in err
+    # Two inputs named x: two outputs, neither overwritten; every JSON file is strict JSON.
+    assert {p.name for p in out.glob("*.json")} == {"x.json", "x_2.json"}
+    for path in out.glob("*.json"):
+        json.loads(path.read_text(), parse_constant=lambda c, p=path: pytest.fail(f"{p} holds {c}"))
+    # A box entirely outside the image is that input's error, not a black crop.
+    assert (
+        main(["predict", inputs[0], "--out", str(out), "--checkpoint", str(checkpoint), "--bbox", "500,500,20,20"]) == 1
+    )
+    assert "lies outside the 110x90 image" in capsys.readouterr().err
+    # --out the input folder: the overlays written there are not read back as inputs.
+    assert main(["predict", str(folder / "a"), "--out", str(folder / "a"), *args]) == 0
+    assert main(["predict", str(folder / "a"), "--out", str(folder / "a"), *args]) == 0
+    assert sorted(p.name for p in (folder / "a").glob("*.json")) == ["x.json"]

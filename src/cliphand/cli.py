@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -229,8 +230,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
             bbox = [float(v) for v in args.bbox.split(",")]
         except ValueError:
             bbox = []
-        if len(bbox) != 4:
-            raise CliError(f"--bbox must be x,y,w,h, got {args.bbox!r}")
+        if len(bbox) != 4 or not all(math.isfinite(v) for v in bbox) or bbox[2] <= 0 or bbox[3] <= 0:
+            raise CliError(f"--bbox must be x,y,w,h with finite numbers and positive w and h, got {args.bbox!r}")
+    if args.focal is not None and not (math.isfinite(args.focal) and args.focal > 0):
+        raise CliError(f"--focal must be a positive number of pixels, got {args.focal}")
     if args.max_hands < 1:
         raise CliError(f"--max-hands must be at least 1, got {args.max_hands}")
     if args.checkpoint is None:
@@ -238,7 +241,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         backend = "onnx" if str(args.checkpoint).endswith(".onnx") else "torch"
         estimator = HandPoseEstimator.from_checkpoint(args.checkpoint, backend=backend)
-    paths = expand_inputs(args.paths)
+    paths = expand_inputs(args.paths, skip_outputs_of=args.out)
     if not paths:
         raise CliError("no images to process")
     from cliphand.infer.estimator import InferenceError

@@ -14,6 +14,7 @@ mirrored back.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,8 @@ from cliphand.data.geometry import crop_affine, project, warp
 from cliphand.model.cliphand import root_translation
 
 BOX_PADDING = 1.3  # the crop side is this many times the box's longer side
+MAX_PIXELS = 100_000_000  # larger images are refused (a decompression bomb, or not a photo of hands)
+MIN_SIDE = 16  # smaller images cannot show a hand
 
 
 class InferenceError(ValueError):
@@ -71,14 +74,21 @@ def load_image(image: str | Path | np.ndarray | Image.Image) -> np.ndarray:
     """Any image (path, array, PIL; grayscale, RGBA, RGB) -> (H, W, 3) uint8 RGB."""
     if isinstance(image, str | Path):
         try:
-            with Image.open(image) as img:
-                return np.asarray(img.convert("RGB"))
+            with warnings.catch_warnings(), Image.open(image) as img:
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below, in one line
+                if img.width * img.height > MAX_PIXELS:
+                    raise InferenceError(f"image {image} is {img.width}x{img.height}: over {MAX_PIXELS:,} pixels")
+                return _checked(np.asarray(img.convert("RGB")), image)
         except FileNotFoundError:
             raise InferenceError(f"image not found: {image}") from None
+        except IsADirectoryError:
+            raise InferenceError(f"{image} is a folder, not an image") from None
+        except Image.DecompressionBombError:
+            raise InferenceError(f"image {image} is too large: over {MAX_PIXELS:,} pixels") from None
         except (OSError, ValueError, SyntaxError) as exc:
             raise InferenceError(f"cannot read image {image}: {exc}") from None
     if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"))
+        return _checked(np.asarray(image.convert("RGB")), "the image")
     array = np.asarray(image)
     if array.ndim == 2:
         array = np.repeat(array[..., None], 3, axis=2)
@@ -87,11 +97,21 @@ def load_image(image: str | Path | np.ndarray | Image.Image) -> np.ndarray:
     if array.shape[2] == 1:
         array = np.repeat(array, 3, axis=2)
     if array.dtype != np.uint8:
+        if not np.isfinite(array).all():
+            raise InferenceError("the image has NaN or infinite pixel values")
         array = np.clip(array * (255.0 if array.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(array[..., :3])
+    return _checked(np.ascontiguousarray(array[..., :3]), "the image")
+
+
+def _checked(array: np.ndarray, name) -> np.ndarray:
+    if min(array.shape[:2]) < MIN_SIDE:
+        raise InferenceError(f"{name} is {array.shape[1]}x{array.shape[0]} pixels: too small to show a hand")
+    return array
 
 
 def default_intrinsics(width: int, height: int, focal: float | None = None) -> np.ndarray:
+    if focal is not None and not (np.isfinite(focal) and focal > 0):
+        raise InferenceError(f"focal length must be a positive number of pixels, got {focal}")
     f = focal or 1.2 * max(width, height)
     return np.array([[f, 0.0, (width - 1) / 2], [0.0, f, (height - 1) / 2], [0.0, 0.0, 1.0]])
 
@@ -213,8 +233,10 @@ class HandPoseEstimator:
             centre, side = np.array([(w - 1) / 2, (h - 1) / 2]), float(max(w, h))
         else:
             x, y, bw, bh = (float(v) for v in box)
-            if bw <= 0 or bh <= 0:
-                raise InferenceError(f"bounding box must have positive width and height, got {tuple(box)}")
+            if not all(np.isfinite([x, y, bw, bh])) or bw <= 0 or bh <= 0:
+                raise InferenceError(f"bounding box must be finite with positive width and height, got {tuple(box)}")
+            if x >= w or y >= h or x + bw <= 0 or y + bh <= 0:
+                raise InferenceError(f"bounding box {tuple(box)} lies outside the {w}x{h} image")
             centre, side = np.array([x + bw / 2 - 0.5, y + bh / 2 - 0.5]), BOX_PADDING * max(bw, bh)
         view, K_view = image, K
         if is_left:  # mirror into a right hand: flip, and move the principal point accordingly

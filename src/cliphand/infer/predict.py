@@ -22,15 +22,30 @@ from cliphand.render.raster import composite, render_mesh
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
-def expand_inputs(paths: Sequence[str | Path]) -> list[Path]:
-    """Files as given, folders expanded to their images (sorted); videos pass through."""
+def expand_inputs(paths: Sequence[str | Path], skip_outputs_of: Path | None = None) -> list[Path]:
+    """Files as given, folders expanded to their images (sorted); videos pass through. Overlays
+    that an earlier run wrote into `skip_outputs_of` are not inputs."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+            images = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+            if skip_outputs_of is not None and p.resolve() == Path(skip_outputs_of).resolve():
+                images = [f for f in images if not f.stem.endswith("_overlay")]
+            out += images
         else:
             out.append(p)
     return out
+
+
+def unique_stems(paths: Sequence[Path]) -> list[str]:
+    """Output names: the file's stem, with _2, _3 ... when two inputs share one (a/x.jpg, b/x.png)."""
+    seen: dict[str, int] = {}
+    stems = []
+    for path in paths:
+        count = seen.get(path.stem, 0) + 1
+        seen[path.stem] = count
+        stems.append(path.stem if count == 1 else f"{path.stem}_{count}")
+    return stems
 
 
 def overlay(image: np.ndarray, preds: HandPrediction | Sequence[HandPrediction], opacity: float = 0.6) -> np.ndarray:
@@ -88,7 +103,9 @@ def predict_images(
     """
     out.mkdir(parents=True, exist_ok=True)
     results, errors = [], []
-    for path in tqdm(paths, desc="predicting", unit="img", disable=len(paths) < 2):
+    stems = unique_stems(paths)
+    for path, stem in tqdm(zip(paths, stems, strict=True), desc="predicting", unit="img", total=len(paths),
+                           disable=len(paths) < 2):  # fmt: skip
         try:
             image = load_image(path)
             if bbox is None and detect:
@@ -101,12 +118,17 @@ def predict_images(
             continue
         if not preds:
             print(f"cliphand: no hand found in {path}", file=sys.stderr)
-        stem = path.stem
         h, w = image.shape[:2]
         K = preds[0].K if preds else default_intrinsics(w, h, focal)
         record = {"image": path.name, "width": w, "height": h, "K": np.round(K, 4).tolist(),
                   "hands": [hand_record(p) for p in preds]}  # fmt: skip
-        (out / f"{stem}.json").write_text(json.dumps(record))
+        try:
+            text = json.dumps(record, allow_nan=False)
+        except ValueError:  # a non-finite prediction: say so rather than write invalid JSON
+            errors.append(f"{path}: the network returned non-finite values")
+            print(f"cliphand: error: {errors[-1]}", file=sys.stderr)
+            continue
+        (out / f"{stem}.json").write_text(text)
         meshes = []
         for k, pred in enumerate(preds):
             meshes.append(f"{stem}_hand{k}{mesh_format}")
