@@ -98,3 +98,37 @@ def test_without_the_extra_the_message_names_it(monkeypatch, tmp_path, capsys):
     assert main(["predict", str(tmp_path / "x.png"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "pip install 'cliphand[detect]'" in err and err.count("\n") == 1
+
+
+def _moving_clip(scene, path, frames=12):
+    iio = pytest.importorskip("imageio.v3")
+    pytest.importorskip("imageio_ffmpeg")
+    frame, _ = scene
+    clip = [np.roll(frame, 2 * k, axis=1) for k in range(frames)]  # both hands drift right
+    iio.imwrite(path, np.stack(clip), fps=10, codec="libx264", macro_block_size=1)
+    return path
+
+
+def test_video_tracks_both_hands_with_stable_ids(scene, tmp_path):
+    pytest.importorskip("mediapipe", reason="the detect extra is not installed")
+    clip = _moving_clip(scene, tmp_path / "two.mp4")
+    assert main(["predict", str(clip), "--out", str(tmp_path / "out")]) == 0
+    lines = [json.loads(line) for line in (tmp_path / "out" / "two.jsonl").read_text().splitlines()]
+    assert len(lines) == 12
+    first = {h["track_id"]: h["handedness"] for h in lines[0]["hands"]}
+    assert sorted(first) == [0, 1] and sorted(first.values()) == ["left", "right"]
+    for line in lines:  # same ids on the same sides in every frame
+        assert {h["track_id"]: h["handedness"] for h in line["hands"]} == first, line["frame"]
+    wrist_x = [next(h for h in line["hands"] if h["track_id"] == 0)["joints_2d"][0][0] for line in lines]
+    assert wrist_x[-1] - wrist_x[0] > 10  # the track follows the hand as it moves
+
+
+def test_live_on_a_video_file_writes_an_annotated_video(scene, tmp_path, capsys):
+    pytest.importorskip("mediapipe", reason="the detect extra is not installed")
+    iio = pytest.importorskip("imageio.v3")
+    clip = _moving_clip(scene, tmp_path / "cam.mp4")
+    out = tmp_path / "annotated.mp4"
+    assert main(["live", "--video", str(clip), "--out", str(out), "--no-window", "--redetect-every", "5"]) == 0
+    printed = capsys.readouterr().out
+    assert "12 frames" in printed and "tracks [0, 1]" in printed and "detector on 3" in printed
+    assert iio.imread(out).shape[0] == 12

@@ -55,7 +55,8 @@ def test_video_prediction_writes_overlay_video_and_json_lines(tmp_path):
     )
     assert code == 1  # the broken video failed, the good one was processed
     lines = [json.loads(line) for line in (out / "clip.jsonl").read_text().splitlines()]
-    assert [r["frame"] for r in lines] == list(range(5)) and np.asarray(lines[0]["joints_3d"]).shape == (21, 3)
-    assert "vertices" not in lines[0]
+    assert [r["frame"] for r in lines] == list(range(5))
+    (hand,) = lines[0]["hands"]
+    assert np.asarray(hand["joints_3d"]).shape == (21, 3) and hand["track_id"] == 0 and "vertices" not in hand
     assert iio.imread(out / "clip_overlay.mp4").shape[0] == 5
     assert sorted(p.name for p in out.iterdir()) == ["clip.jsonl", "clip_overlay.mp4"]  # nothing half-written

@@ -254,7 +254,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     smoothing = OneEuroSettings(float("inf") if args.no_smoothing else args.min_cutoff, args.beta, args.d_cutoff)
     for video in videos:
         try:
-            overlay_path, lines = predict_video(estimator, video, args.out, bbox, args.left, args.focal, smoothing)
+            overlay_path, lines = predict_video(
+                estimator, video, args.out, bbox, args.left, args.focal, smoothing, detect=not args.no_detect
+            )
             print(f"wrote {overlay_path} and {lines}")
         except InferenceError as exc:
             errors.append(str(exc))
@@ -276,6 +278,26 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if errors:
         print(f"{len(errors)} input(s) failed", file=sys.stderr)
     return 1 if errors else 0
+
+
+def cmd_live(args: argparse.Namespace) -> None:
+    from cliphand.infer import HandPoseEstimator
+    from cliphand.infer.live import run_live
+    from cliphand.infer.tracking import TrackerSettings
+
+    if args.max_hands < 1 or args.redetect_every < 1:
+        raise CliError("--max-hands and --redetect-every must be at least 1")
+    source = args.video if args.video is not None else args.camera
+    if args.checkpoint is None:
+        estimator = HandPoseEstimator.default()
+    else:
+        estimator = HandPoseEstimator.from_checkpoint(
+            args.checkpoint, backend="onnx" if str(args.checkpoint).endswith(".onnx") else "torch"
+        )
+    settings = TrackerSettings(max_hands=args.max_hands, redetect_every=args.redetect_every)
+    stats = run_live(estimator, source, args.out, settings, args.frames, show=not args.no_window)
+    print(f"{stats['frames']} frames, {stats['ms_per_frame']:.0f} ms per frame, detector on {stats['detector_runs']}, "
+          f"tracks {stats['track_ids']}" + (f"; wrote {args.out}" if args.out else ""))  # fmt: skip
 
 
 def cmd_export_onnx(args: argparse.Namespace) -> None:
@@ -433,6 +455,17 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--d-cutoff", type=float, default=1.0, help="video One Euro filter: derivative cut-off (Hz)")
     predict.add_argument("--no-smoothing", action="store_true", help="video: no temporal smoothing")
     predict.set_defaults(func=cmd_predict)
+
+    live = commands.add_parser("live", help="track hands from a webcam or a video, in a window and/or a video file")
+    live.add_argument("--camera", type=int, default=0, help="camera number")
+    live.add_argument("--video", type=Path, help="read this video instead of a camera")
+    live.add_argument("--out", type=Path, help="write the annotated video here (.mp4)")
+    live.add_argument("--checkpoint", type=Path, help="a .pt checkpoint or an .onnx (default: the shipped model)")
+    live.add_argument("--max-hands", type=int, default=2, help="hands to track at once")
+    live.add_argument("--redetect-every", type=int, default=10, help="frames between detector runs")
+    live.add_argument("--frames", type=int, help="stop after this many frames")
+    live.add_argument("--no-window", action="store_true", help="do not open a window even when a display exists")
+    live.set_defaults(func=cmd_live)
 
     export = commands.add_parser("export-onnx", help="export a checkpoint's inference path to ONNX")
     export.add_argument("--checkpoint", required=True, type=Path)
