@@ -5,6 +5,7 @@ Synthetic checks use a seed the release was not trained on; the real-photo check
 """
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,13 @@ from cliphand.synth.generator import Generator, SynthConfig
 from cliphand.train.checkpoint import save_checkpoint
 
 REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "real" / "freihand_eval200"
+CARD = Path(__file__).resolve().parents[1] / "docs" / "model_card.md"
+
+
+def card_figures() -> dict:
+    """The machine-checked figures of docs/model_card.md (its JSON block)."""
+    text = CARD.read_text()
+    return json.loads(re.search(r"```json\n(.*?)\n```", text, re.S).group(1))
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +39,9 @@ def estimator():
 
 @pytest.fixture(scope="module")
 def held_out():
-    """24 synthetic images from a seed no release was trained on, with their labels."""
+    """32 synthetic images from a seed no release was trained on, with their labels."""
     generator = Generator(load_hand_model("openhand"), SynthConfig(), seed=987)
-    return [generator.sample(i) for i in range(24)]
+    return [generator.sample(i) for i in range(32)]
 
 
 def test_shipped_weights_are_fp16_small_and_described():
@@ -54,7 +62,8 @@ def test_shipped_model_beats_the_best_fixed_hand_on_held_out_synthetic_images(es
     score = evaluate_freihand(gt, None, ours, None)["pa_mpjpe_mm"]
     relative = ours - ours[:, :1]
     assert relative.std(0).mean() * 1000 > 5.0  # a different hand for each image
-    assert score < 0.75 * fixed, (score, fixed)
+    assert score < 0.75 * fixed, (score, fixed)  # the quality gate: broken or swapped weights fail it
+    assert score == pytest.approx(card_figures()["synthetic_32_pa_mpjpe_mm"], abs=0.05)  # the card is this model
 
 
 def test_predict_without_checkpoint_uses_the_shipped_model(tmp_path, held_out, capsys):
@@ -104,3 +113,16 @@ def test_shipped_model_sees_real_hands(estimator):
         evaluate_freihand(mp_3d, None, np.repeat(t[None], len(mp_3d), 0), None)["pa_mpjpe_mm"] for t in templates
     )
     assert evaluate_freihand(mp_3d, None, np.stack(ours_3d), None)["pa_mpjpe_mm"] < fixed
+
+
+@pytest.mark.skipif(not (REAL / "mediapipe_reference.json").exists(), reason="../shared/real is not here")
+def test_model_card_real_photo_figures_are_what_the_benchmark_prints(tmp_path):
+    import subprocess
+    import sys
+
+    bench = Path(__file__).resolve().parents[1] / "bench" / "real_photos.py"
+    subprocess.run([sys.executable, str(bench), "--out", str(tmp_path)], check=True, capture_output=True)
+    measured = json.loads((tmp_path / "real_photos.json").read_text())
+    figures = card_figures()
+    assert measured["pa_mpjpe_vs_mediapipe_mm"] == pytest.approx(figures["real_pa_mpjpe_vs_mediapipe_mm"], abs=0.05)
+    assert measured["mean_2d_px_vs_mediapipe"] == pytest.approx(figures["real_2d_px_vs_mediapipe"], abs=0.05)

@@ -1,0 +1,52 @@
+"""The shipped model (or a checkpoint) on held-out synthetic images, FreiHAND protocol.
+
+    python bench/synthetic_heldout.py [--checkpoint CKPT] [--images 200 32]
+
+Images come from seed 987 with the default generator settings (any view, forearms, clutter),
+which no release trains on. Prints, per count, PA-MPJPE, PA-MPVPE, F@5 and F@15 beside the best
+fixed template on the same images. The 32-image figure is the quality gate that
+tests/test_pretrained.py recomputes against docs/model_card.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from cliphand.eval.protocols import evaluate_freihand
+from cliphand.hand import load_hand_model
+from cliphand.hand.gestures import gesture_templates
+from cliphand.infer import HandPoseEstimator
+from cliphand.synth.generator import Generator, SynthConfig
+
+SEED = 987
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, help="default: the shipped model")
+    parser.add_argument("--images", type=int, nargs="+", default=[200, 32])
+    args = parser.parse_args()
+    estimator = HandPoseEstimator.from_checkpoint(args.checkpoint) if args.checkpoint else HandPoseEstimator.default()
+    hand = load_hand_model("openhand")
+    generator = Generator(hand, SynthConfig(), seed=SEED)
+    samples = [generator.sample(i) for i in range(max(args.images))]
+    predictions = []
+    for start in range(0, len(samples), 32):
+        predictions += estimator.predict_batch([s.image for s in samples[start : start + 32]])
+    templates = gesture_templates(hand).numpy()
+    print(f"{'images':>7} {'PA-MPJPE':>9} {'PA-MPVPE':>9} {'F@5':>6} {'F@15':>6} {'best fixed template':>20}")
+    for n in args.images:
+        gt, gt_verts = np.stack([s.joints_3d for s in samples[:n]]), np.stack([s.vertices for s in samples[:n]])
+        pred = np.stack([p.joints_3d for p in predictions[:n]])
+        verts = np.stack([p.vertices for p in predictions[:n]])
+        scores = evaluate_freihand(gt, gt_verts, pred, verts)
+        fixed = min(evaluate_freihand(gt, None, np.repeat(t[None], n, 0), None)["pa_mpjpe_mm"] for t in templates)
+        print(f"{n:>7} {scores['pa_mpjpe_mm']:>9.2f} {scores['pa_mpvpe_mm']:>9.2f} {scores['f_score_5mm']:>6.3f} "
+              f"{scores['f_score_15mm']:>6.3f} {fixed:>17.2f} mm")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
