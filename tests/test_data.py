@@ -73,7 +73,7 @@ def test_augmentation_is_deterministic_per_seed_epoch_index(freihand_root):
 
 def test_background_replacement_paints_outside_the_mask(freihand_root):
     cfg = AugmentConfig.none()
-    cfg.background_prob = 1.0
+    cfg.background_prob, cfg.backgrounds = 1.0, "colors"
     s = load_dataset("freihand", freihand_root, augment=cfg, seed=5)[0]
     assert s.background in COLORS
     outside = s.mask == 0

@@ -162,6 +162,12 @@ def test_two_process_gloo_run(config_file, data, tmp_path):
     assert model(torch.rand(1, 3, 128, 128))["joints"].shape == (1, 21, 3)
 
 
+def _default_sigint() -> None:
+    """A shell's background job starts with SIGINT ignored, and Python then keeps ignoring it:
+    give the child the default disposition so Ctrl-C reaches it however pytest was started."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_sigint_before_the_first_checkpoint_saves_one_and_resume_continues(config_file, data, tmp_path):
     """Ctrl-C after a few steps but before the first periodic checkpoint (every 1000 steps here)
     still leaves a checkpoint; the message names it; the resumed run does not repeat log rows."""
@@ -172,7 +178,9 @@ def test_sigint_before_the_first_checkpoint_saves_one_and_resume_continues(confi
     out = tmp_path / "interrupted"
     cmd = [sys.executable, "-m", "cliphand", "train", "--config", str(slow), "--data", str(data),
            "--out", str(out), "--max-steps", "200"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint
+    )
     deadline = time.time() + 120
     while time.time() < deadline and len(_rows(out / "metrics.csv")) < 3:
         time.sleep(0.2)
@@ -192,7 +200,9 @@ def test_sigterm_during_setup_promises_no_resume(config_file, data, tmp_path):
     out = tmp_path / "early"
     cmd = [sys.executable, "-m", "cliphand", "train", "--config", str(config_file), "--data", str(data),
            "--out", str(out), "--max-steps", "5"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint
+    )
     time.sleep(1.0)  # still importing torch and building the network
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)

@@ -1,9 +1,10 @@
 import sys
 
-try:  # Ctrl-C while torch is still importing is still a clean interrupt, not a traceback
+try:  # Ctrl-C at any moment (even while torch is still importing) is a clean interrupt, not a traceback
     from cliphand.cli import main
+
+    code = main()
 except KeyboardInterrupt:
     print("cliphand: interrupted", file=sys.stderr)
-    sys.exit(130)
-
-sys.exit(main())
+    code = 130
+sys.exit(code)

@@ -506,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and closed early: not an error
         return 0
     except KeyboardInterrupt as exc:  # training's TrainingInterrupted says what it saved
-        print(f"cliphand: {exc or 'interrupted'}", file=sys.stderr)
+        print(f"cliphand: {str(exc) or 'interrupted'}", file=sys.stderr)
         return 130
     except (CliError, ValueError, OSError, RuntimeError) as exc:  # HandModelError is a ValueError
         print(f"cliphand: error: {exc}", file=sys.stderr)

@@ -62,7 +62,8 @@ class SynthConfig:
     defocus_prob: float = 0.2
     light_tint: float = 0.08  # light colour: per-channel gain on the hand of up to +-8%
     white_balance: float = 0.1  # camera white balance: per-channel gain on the frame of up to +-10%
-    exposure: tuple[float, float] = (0.75, 1.25)  # overall gain, then a random gamma around 1
+    exposure: tuple[float, float] = (0.75, 1.25)  # overall gain
+    tone: tuple[float, float] = (0.8, 1.25)  # gamma of the camera's tone curve
     noise_std: tuple[float, float] = (0.0, 4.0)
     jpeg_quality: tuple[int, int] = (75, 95)
     supersample: int = 1  # 2 = supersampled edges at about half the speed
@@ -198,7 +199,7 @@ class Generator:
             image = _motion_blur(image, rng)
         if rng.random() < cfg.defocus_prob:
             image = np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(rng.uniform(0.6, 1.8))))
-        image = _camera_response(image, rng, cfg.white_balance, cfg.exposure)
+        image = _camera_response(image, rng, cfg.white_balance, cfg.exposure, cfg.tone)
         noise = rng.uniform(*cfg.noise_std)
         if noise > 0:  # a random window of a fixed noise field: much cheaper than fresh normals
             y, x = rng.integers(0, self.grain.shape[0] - size, 2)
@@ -350,11 +351,15 @@ class Forearm:
 
 
 def _camera_response(
-    image: np.ndarray, rng: np.random.Generator, white_balance: float, exposure: tuple[float, float]
+    image: np.ndarray,
+    rng: np.random.Generator,
+    white_balance: float,
+    exposure: tuple[float, float],
+    tone: tuple[float, float],
 ) -> np.ndarray:
     """White balance, exposure and a tone curve: what differs between two cameras' photos."""
     gain = rng.uniform(1 - white_balance, 1 + white_balance, 3) * rng.uniform(*exposure)
-    x = (image.astype(np.float32) / 255.0 * gain).clip(0, 1) ** rng.uniform(0.8, 1.25)
+    x = (image.astype(np.float32) / 255.0 * gain).clip(0, 1) ** rng.uniform(*tone)
     return (x * 255 + 0.5).astype(np.uint8)
 
 
