@@ -477,7 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--config", default="mobile", help="config to train (default: the fastest-learning one)")
     demo.add_argument("--train-images", type=int, default=2000)
     demo.add_argument("--test-images", type=int, default=120)
-    demo.add_argument("--steps", type=int, default=400, help="training steps (batch 16)")
+    demo.add_argument("--steps", type=int, default=500, help="training steps (batch 16)")
     demo.add_argument("--workers", type=int, help="processes for rendering (default: every core)")
     demo.add_argument("--real", type=Path, help="FreiHAND-layout folder of real photos for the shipped model "
                       "(default: ../shared/real/freihand_eval200 when present)")  # fmt: skip

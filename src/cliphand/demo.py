@@ -35,7 +35,7 @@ from cliphand.train.runs import train_runs
 
 
 def run_demo(
-    out: Path, train_images: int = 2000, test_images: int = 120, steps: int = 400, predict_images_count: int = 8,
+    out: Path, train_images: int = 2000, test_images: int = 120, steps: int = 500, predict_images_count: int = 8,
     workers: int | None = None, seed: int = 0, config_name: str = "mobile", real: Path | None = None,
 ) -> Path:  # fmt: skip
     """Run the demo into `out`; returns the report's index.html."""
