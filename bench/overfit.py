@@ -1,7 +1,7 @@
 """Benchmark: can every module learn? Fit 64 synthetic images (no augmentation) and report the
 training-set PA-MPJPE against steps, per config; the target is < 3 mm.
 
-    python bench/overfit.py [--configs tiny mobile lite0] [--steps 1500] [--target 3.0]
+    python bench/overfit.py [--configs tiny mobile lite0] [--steps 1000] [--target 3.0]
 
 A network whose modules pass gradients and whose heads can tell tokens apart fits a batch this
 small; one that predicts a constant hand stalls at the fixed-template level (about 21 mm).
@@ -38,6 +38,9 @@ def overfit(name: str, batch: dict, steps: int, target: float, every: int, lr: f
     torch.manual_seed(0)
     model = build_model(config).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr or config.train.lr, weight_decay=0.0)
+    # Cosine decay to zero over the step budget: a constant rate leaves the fit jittering around
+    # the minimum (tiny hovered at 4.4-5.0 mm from step 550 to 700 at its constant 3e-4).
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     n, size = batch["image"].shape[0], config.train.batch_size
     generator = torch.Generator().manual_seed(0)
     curve, reached, start = [(0, train_pa_mpjpe(model, batch))], None, time.perf_counter()
@@ -49,6 +52,7 @@ def overfit(name: str, batch: dict, steps: int, target: float, every: int, lr: f
         terms["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip)
         optimizer.step()
+        schedule.step()
         if step % every == 0 or step == steps:
             curve.append((step, train_pa_mpjpe(model, batch)))
             print(f"  {name} step {step:5d}: train PA-MPJPE {curve[-1][1]:6.2f} mm", flush=True)
@@ -68,7 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+", default=["tiny", "mobile", "lite0"])
     parser.add_argument("--images", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=1500, help="give up after this many steps")
+    parser.add_argument("--steps", type=int, default=1000, help="the step budget (lr decays to zero over it)")
     parser.add_argument("--target", type=float, default=3.0, help="train PA-MPJPE to reach, mm")
     parser.add_argument("--every", type=int, default=50, help="evaluate every this many steps")
     parser.add_argument("--lr", type=float, help="override the configs' learning rate")
