@@ -30,6 +30,7 @@ from cliphand.eval.protocols import evaluate_freihand
 from cliphand.hand import load_hand_model
 from cliphand.infer import HandPoseEstimator
 from cliphand.infer.estimator import load_image
+from cliphand.infer.tracking import box_iou
 from cliphand.synth.generator import Generator, SynthConfig
 
 WILD = Path(__file__).resolve().parents[1] / ".." / "shared" / "real" / "wild"
@@ -65,12 +66,6 @@ def make_scene(generator: Generator, rng: np.random.Generator, index: int) -> tu
     return frame, hands
 
 
-def iou(a, b) -> float:
-    w = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    return w * h / (a[2] * a[3] + b[2] * b[3] - w * h)
-
-
 def timed(run) -> float:
     start = time.perf_counter()
     run()
@@ -93,8 +88,8 @@ def main() -> None:
         truth += len(hands)
         found += len(detections)
         for hand in hands:
-            best = max(detections, key=lambda d, h=hand: iou(d.bbox, h["bbox"]), default=None)
-            if best is None or iou(best.bbox, hand["bbox"]) < 0.5:
+            best = max(detections, key=lambda d, h=hand: box_iou(d.bbox, h["bbox"]), default=None)
+            if best is None or box_iou(best.bbox, hand["bbox"]) < 0.5:
                 continue
             matched += 1
             correct_side += best.handedness == hand["side"]

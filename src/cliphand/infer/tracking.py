@@ -106,7 +106,7 @@ class HandTracker:
         for track in self.tracks:
             best, best_iou = None, s.match_iou
             for i in unmatched:
-                overlap = _iou(track.bbox, detections[i].bbox)
+                overlap = box_iou(track.bbox, detections[i].bbox)
                 if overlap >= best_iou:
                     best, best_iou = i, overlap
             if best is None:
@@ -140,7 +140,8 @@ def _moved_to(box: tuple[float, float, float, float], joints_2d: np.ndarray) -> 
     return float(centre[0] - box[2] / 2), float(centre[1] - box[3] / 2), box[2], box[3]
 
 
-def _iou(a, b) -> float:
+def box_iou(a, b) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
     ax, ay, aw, ah = a
     bx, by, bw, bh = b
     w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
