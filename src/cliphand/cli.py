@@ -205,9 +205,11 @@ def cmd_train(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise CliError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+    if args.max_minutes is not None and not (math.isfinite(args.max_minutes) and args.max_minutes > 0):
+        raise CliError(f"--max-minutes must be a positive number, got {args.max_minutes}")
     summary = train_runs(
         config, args.data, args.out, args.dataset, args.epochs, args.max_steps, args.resume, args.seed, args.seeds,
-        skip_bad_samples=args.skip_bad_samples,
+        skip_bad_samples=args.skip_bad_samples, init=args.init, max_minutes=args.max_minutes,
     )  # fmt: skip
     if summary is not None:
         print(json.dumps(summary, indent=2))
@@ -425,6 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, help="override the config's epochs")
     train.add_argument("--max-steps", type=int, help="stop after this many optimiser steps")
     train.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
+    train.add_argument("--init", type=Path, help="start from this checkpoint's network weights (fine-tuning)")
+    train.add_argument("--max-minutes", type=float, help="stop (and save) after this many minutes; --resume continues")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--seeds", type=int, default=1, help="train this many seeds (seed, seed+1, ...) and summarise")
     train.add_argument("--skip-bad-samples", action="store_true",

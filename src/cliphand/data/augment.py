@@ -26,7 +26,7 @@ class AugmentConfig:
     blur_prob: float = 0.2
     blur_sigma: float = 1.5
     noise_std: float = 4.0  # max std of Gaussian pixel noise, in 0-255 units
-    background_prob: float = 0.5  # chance to replace the background where a mask allows
+    background_prob: float = 0.8  # chance to replace the background where a mask allows
     backgrounds: str = "mixed"  # "colors", "textures", "clutter", "mixed", or a folder of images
 
     @classmethod
@@ -67,12 +67,22 @@ def background_image(size: int, rng: np.random.Generator, kind: str) -> tuple[np
     """A (size, size, 3) background and its Table 1 colour word.
 
     kind: "colors" (a solid Table 1 colour), "textures" (gradients, stripes, checks or blotches
-    in Table 1 colours, named by their mean colour), "clutter" (a room-like jumble of bars,
-    boxes and blobs over a texture, with photo-like statistics), "mixed" (any of the three,
-    mostly clutter), or a folder of images.
+    in Table 1 colours, named by their mean colour), "fractal" (1/f noise in muted colours: the
+    power spectrum of natural images), "clutter" (a room-like jumble of bars, boxes and blobs,
+    from a few to hundreds, some textured or skin-coloured, over a texture or fractal noise, with
+    photo-like statistics), "photos" (random crops of the public-domain photos and textures that
+    scikit-image ships: foliage, gravel, brick, a person, a cat, a rocket), "mixed" (any of
+    these, mostly clutter and photos), or a folder of images.
     """
     if kind == "mixed":
-        kind = str(rng.choice(["colors", "textures", "clutter"], p=[0.15, 0.25, 0.6]))
+        kinds, weights = ["colors", "textures", "fractal", "clutter", "photos"], [0.05, 0.1, 0.15, 0.4, 0.3]
+        kind = str(rng.choice(kinds, p=weights))
+    if kind == "photos":
+        photo = _photo_crop(size, rng)
+        return photo, nearest_color(photo.reshape(-1, 3).mean(0))
+    if kind == "fractal":
+        fractal = fractal_noise_image(size, rng)
+        return fractal, nearest_color(fractal.reshape(-1, 3).mean(0))
     if kind == "clutter":
         clutter = _clutter(size, rng)
         return clutter, nearest_color(clutter.reshape(-1, 3).mean(0))
@@ -124,18 +134,24 @@ def _clutter(size: int, rng: np.random.Generator) -> np.ndarray:
     every scale, mostly muted colours. Overlapping opaque shapes with sizes drawn from a power
     law reproduce those statistics far better than flat colours do.
     """
-    canvas = Image.fromarray(_texture(size, rng))
+    canvas = Image.fromarray(_texture(size, rng) if rng.random() < 0.5 else fractal_noise_image(size, rng))
     if rng.random() < 0.5:
         canvas = Image.blend(canvas, Image.new("RGB", canvas.size, _muted(rng)), 0.6)
     for layer in range(2):  # a blurred far layer, then a sharp near one
         draw = ImageDraw.Draw(canvas)
-        for _ in range(int(rng.integers(8, 30))):
-            colour, r = _muted(rng), size * 0.6 * rng.random() ** 2.5 + 2
+        # From a few large objects to hundreds of small ones (foliage, gravel, a desk's clutter).
+        count = int(np.exp(rng.uniform(np.log(8), np.log(300))))
+        small = 0.6 * min(1.0, 30 / count)
+        for _ in range(count):
+            colour, r = _muted(rng), size * small * rng.random() ** 2.5 + 2
+            if rng.random() < 0.05:  # skin-coloured: other people's hands, arms and faces
+                colour = tuple(int(c) for c in _SKIN[rng.integers(len(_SKIN))] * rng.uniform(0.6, 1.1))
             cx, cy = rng.uniform(-0.1, 1.1, 2) * size
             kind = rng.integers(4)
             if kind == 0:  # a bar: frames, table edges, cables
                 angle, width = rng.uniform(0, np.pi), int(rng.integers(2, max(3, int(r / 3) + 3)))
-                dx, dy = np.cos(angle) * size, np.sin(angle) * size
+                length = size * small / 0.6 + 4 * r  # frames cross the image; twigs and cables are short
+                dx, dy = np.cos(angle) * length, np.sin(angle) * length
                 draw.line([(cx - dx, cy - dy), (cx + dx, cy + dy)], fill=colour, width=width)
             elif kind == 1:
                 draw.rectangle([cx - r, cy - r * rng.uniform(0.3, 1.5), cx + r, cy + r], fill=colour)
@@ -144,11 +160,89 @@ def _clutter(size: int, rng: np.random.Generator) -> np.ndarray:
             else:
                 points = rng.uniform(-r, r, (int(rng.integers(3, 7)), 2)) + (cx, cy)
                 draw.polygon([tuple(q) for q in points], fill=colour)
+        for _ in range(int(rng.integers(0, 4))):  # objects with a surface texture of their own
+            r = size * rng.uniform(0.08, 0.3)
+            cx, cy = rng.uniform(0, 1, 2) * size
+            shape = Image.new("L", canvas.size, 0)
+            ImageDraw.Draw(shape).ellipse([cx - r, cy - r * rng.uniform(0.4, 1.5), cx + r, cy + r], fill=255)
+            surface = _photo_crop(size, rng) if rng.random() < 0.5 else fractal_noise_image(size, rng)
+            canvas.paste(Image.fromarray(surface), (0, 0), shape)
         if layer == 0:
             canvas = canvas.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 3.0)))
     image = np.asarray(canvas).astype(np.float32)
     shade = _grid(size)[int(rng.integers(2))] - 0.5  # a light falloff across the room
     image *= 1 + rng.uniform(-0.5, 0.5) * shade[..., None]
+    # Surfaces are not flat paint: shading and texture over every shape.
+    image *= 1 + rng.uniform(0.1, 0.5) * (fractal_noise(size, rng, rng.uniform(1.2, 2.2))[..., None] - 0.5)
+    return image.clip(0, 255).astype(np.uint8)
+
+
+_SKIN = np.array([[244, 208, 177], [224, 172, 134], [198, 145, 104], [141, 92, 60], [110, 70, 45]], np.float64)
+# Photos and textures inside the scikit-image package that its skimage.data docstrings mark as
+# public domain or CC0.
+_PHOTOS = ("astronaut.png", "brick.png", "grass.png", "gravel.png",
+           "chelsea.png", "coffee.png", "rocket.jpg", "camera.png")  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def _photos() -> tuple[np.ndarray, ...]:
+    from importlib import resources
+
+    try:
+        folder = resources.files("skimage") / "data"
+    except ModuleNotFoundError as exc:
+        raise ImportError("'photos' backgrounds need scikit-image (pip install scikit-image)") from exc
+    images = []
+    for name in _PHOTOS:
+        with Image.open(folder / name) as image:
+            images.append(np.asarray(image.convert("RGB")))
+    return tuple(images)
+
+
+def _photo_crop(size: int, rng: np.random.Generator) -> np.ndarray:
+    """(size, size, 3) uint8: a random square of a random photo at a random scale, flipped or
+    turned, with its colours shifted (so a few photos give many different backgrounds)."""
+    photo = _photos()[rng.integers(len(_PHOTOS))]
+    h, w = photo.shape[:2]
+    side = int(min(h, w) * rng.uniform(0.15, 1.0))
+    y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+    crop = Image.fromarray(photo[y : y + side, x : x + side]).resize((size, size), Image.Resampling.BILINEAR)
+    crop = np.rot90(np.asarray(crop), int(rng.integers(4)))
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    gain = rng.uniform(0.6, 1.3, 3) * rng.uniform(0.7, 1.2)
+    return (crop.astype(np.float32) * gain).clip(0, 255).astype(np.uint8)
+
+
+def fractal_noise(size: int, rng: np.random.Generator, beta: float) -> np.ndarray:
+    """(size, size) float32 noise with a 1/f^beta amplitude spectrum, scaled to [0, 1]."""
+    spectrum = rng.standard_normal((size, size // 2 + 1)) + 1j * rng.standard_normal((size, size // 2 + 1))
+    spectrum *= _inverse_frequency(size, beta)
+    field = np.fft.irfft2(spectrum, s=(size, size)).astype(np.float32)
+    field -= field.min()
+    return field / max(float(field.max()), 1e-6)
+
+
+@lru_cache(maxsize=8)
+def _inverse_frequency(size: int, beta: float) -> np.ndarray:
+    fy, fx = np.fft.fftfreq(size)[:, None], np.fft.rfftfreq(size)[None]
+    radius = np.sqrt(fx**2 + fy**2)
+    radius[0, 0] = 1.0
+    weights = radius ** (-beta)
+    weights[0, 0] = 0.0
+    return weights
+
+
+def fractal_noise_image(size: int, rng: np.random.Generator) -> np.ndarray:
+    """(size, size, 3) uint8: two to three muted colours mixed by fractal noise fields (photos'
+    1/f statistics: detail at every scale, mostly in the large structures)."""
+    beta = rng.uniform(1.6, 2.6)  # ~2 for natural images; smaller is busier
+    colours = np.array([_muted(rng) for _ in range(3)], np.float32)
+    t = fractal_noise(size, rng, beta)[..., None]
+    image = colours[0] * (1 - t) + colours[1] * t
+    if rng.random() < 0.5:  # a third colour in the high values of a second field: patches
+        u = fractal_noise(size, rng, beta)[..., None] ** 3
+        image = image * (1 - u) + colours[2] * u
     return image.clip(0, 255).astype(np.uint8)
 
 

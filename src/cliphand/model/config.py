@@ -34,6 +34,10 @@ class TrainSettings:
     lr_step_epochs: int = 40
     lr_gamma: float = 0.1
     warmup_steps: int = 0  # linear warm-up: Adam's first steps move every weight by the full lr
+    # The ImageNet-pretrained part of the backbone: its lr is lr x backbone_lr_scale (0 freezes it),
+    # and backbone_bn "frozen" keeps its BatchNorm statistics (ImageNet's) while training.
+    backbone_lr_scale: float = 1.0
+    backbone_bn: str = "train"  # "train" or "frozen"
     grad_clip: float = 1.0
     val_fraction: float = 0.05  # held out from the training data for validation
     val_every_steps: int = 500
@@ -171,6 +175,10 @@ def check_config(config: ModelConfig, source: str = "config") -> None:
         raise ConfigError(f"{source}: every mted_dims entry must divide by mted_heads={config.mted_heads}")
     if config.backbone_dims is not None and (len(config.backbone_dims) != 4 or sum(config.backbone_dims) % 32):
         raise ConfigError(f"{source}: backbone_dims needs 4 widths whose sum divides by 32 (HFA's PAT block)")
+    if config.train.backbone_bn not in ("train", "frozen"):
+        raise ConfigError(f"{source}: train.backbone_bn must be 'train' or 'frozen', got {config.train.backbone_bn!r}")
+    if not config.train.backbone_lr_scale >= 0:
+        raise ConfigError(f"{source}: train.backbone_lr_scale must be >= 0, got {config.train.backbone_lr_scale}")
     if config.image_size % 32:
         raise ConfigError(f"{source}: image_size must be a multiple of 32, got {config.image_size}")
     if not (config.hand_model == "openhand" or config.hand_model.startswith("mano:")):

@@ -41,7 +41,13 @@ class _SameConv2d(nn.Conv2d):
 
 
 def _conv_bn(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1) -> tuple[nn.Module, nn.Module]:
-    return _SameConv2d(cin, cout, k, stride, groups=groups, bias=False), nn.BatchNorm2d(cout, eps=LITE0_BN_EPS)
+    # At stride 1 "SAME" is symmetric, so the convolution pads itself: no separate Pad op at inference.
+    conv = (
+        nn.Conv2d(cin, cout, k, 1, padding=k // 2, groups=groups, bias=False)
+        if stride == 1
+        else _SameConv2d(cin, cout, k, stride, groups=groups, bias=False)
+    )
+    return conv, nn.BatchNorm2d(cout, eps=LITE0_BN_EPS)
 
 
 class _MBConv(nn.Module):

@@ -17,14 +17,14 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFilter
 
-from cliphand.data.augment import background_image
+from cliphand.data.augment import background_image, fractal_noise, fractal_noise_image
 from cliphand.data.geometry import project
 from cliphand.data.prompts import make_prompt
 from cliphand.hand.gestures import FRONTAL_VIEW, GESTURES, classify_gesture, gesture_angles, gesture_templates
 from cliphand.hand.model import HandModel
 from cliphand.hand.pose import angles_to_axis_angle
 from cliphand.hand.skeleton import matrix_to_axis_angle
-from cliphand.render.raster import composite, render_mesh
+from cliphand.render.raster import composite, render_mesh, vertex_normals
 
 SKIN_TONES = (
     np.array(
@@ -52,7 +52,9 @@ class SynthConfig:
     interpolation_prob: float = 0.25  # pose = a blend of two templates; else random articulation
     jitter_deg: float = 6.0
     focal: tuple[float, float] = (420.0, 650.0)  # FreiHAND's crops have fx ~ 450-600 px at 224
-    fill: tuple[float, float] = (0.45, 0.9)  # projected hand box side / image side
+    # Projected hand box side / image side: from whole-image crops of FreiHAND's evaluation
+    # photos (their joints span 31-43 % of the image) to a detector's tight boxes.
+    fill: tuple[float, float] = (0.3, 0.9)
     view_spread_deg: float = 180.0  # 180: any orientation; smaller: within this angle of palm-to-camera, fingers up
     shape_std: float = 1.0
     forearm_prob: float = 0.9  # a forearm leaving the frame, as cameras see hands (else a capped wrist)
@@ -61,6 +63,8 @@ class SynthConfig:
     motion_blur_prob: float = 0.15
     defocus_prob: float = 0.2
     light_tint: float = 0.08  # light colour: per-channel gain on the hand of up to +-8%
+    specular: tuple[float, float] = (0.0, 0.25)  # strength of skin's highlights (Blinn-Phong)
+    skin_texture: float = 0.12  # amplitude of fine albedo variation over the hand (creases, pores)
     white_balance: float = 0.1  # camera white balance: per-channel gain on the frame of up to +-10%
     exposure: tuple[float, float] = (0.75, 1.25)  # overall gain
     tone: tuple[float, float] = (0.8, 1.25)  # gamma of the camera's tone curve
@@ -102,6 +106,8 @@ class Generator:
         self.limits = np.radians(model.limits_deg.numpy())  # (16, 3, 2)
         side = 2 * self.config.size
         self.grain = np.random.default_rng([seed]).standard_normal((side, side, 3), dtype=np.float32)
+        self.skin_field = fractal_noise(side, np.random.default_rng([seed, 2**32 - 1]), 1.0) - 0.5
+        self.palm, self.nails = _palm_and_nails(model)
 
     def rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, index])
@@ -183,11 +189,15 @@ class Generator:
             scene, faces = self.arm.attach(verts, joints, rng)
         else:
             scene, faces = np.concatenate([verts, verts[self.cap_ring].mean(0, keepdims=True)]), self.faces
-        colors = self._skin(scene, rng) * rng.uniform(1 - cfg.light_tint, 1 + cfg.light_tint, 3)  # light colour
+        albedo = self._skin(scene, len(verts), rng)
         if len(scene) > len(verts) + 1 and rng.random() < cfg.sleeve_prob:
-            colors = self.arm.dress(colors, len(verts), rng)
-        light, (ambient, diffuse) = self._light(rng), self._levels(rng)
-        rendering = render_mesh(scene, faces, K, size, size, colors, light, ambient, diffuse, cfg.supersample)
+            albedo = self.arm.dress(albedo, len(verts), rng)
+        lit = self._shade(scene, faces, albedo, rng)  # lighting is baked into the vertex colours
+        rendering = render_mesh(scene, faces, K, size, size, lit, ambient=1.0, diffuse=0.0, supersample=cfg.supersample)
+        if cfg.skin_texture > 0:  # fine albedo variation: a random window of a fixed fractal field
+            y, x = rng.integers(0, self.skin_field.shape[0] - size, 2)
+            texture = 1 + cfg.skin_texture * rng.uniform(0.3, 1.0) * self.skin_field[y : y + size, x : x + size]
+            rendering.color *= texture[..., None]
         background, bg_name = background_image(size, rng, cfg.backgrounds)
         image = composite(background, rendering)
         if cfg.optical_blur > 0:
@@ -222,19 +232,41 @@ class Generator:
             jpeg_quality=int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)),
         )
 
-    def _skin(self, verts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """(N, 3) albedo: a skin tone with smooth low-frequency variation over the hand."""
+    def _skin(self, verts: np.ndarray, num_hand: int, rng: np.random.Generator) -> np.ndarray:
+        """(N, 3) albedo: a skin tone with smooth low-frequency variation over the hand, lighter
+        palms (most visible on darker skin) and pinker, lighter nails."""
         base = SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.92, 1.08)
         directions = rng.normal(size=(3, 3))
         variation = np.sin(verts @ directions.T * rng.uniform(30, 90) + rng.uniform(0, 6.3, 3)).sum(1)
-        return np.clip(base[None] * (1 + 0.04 * variation[:, None]), 0, 1)
+        albedo = np.clip(base[None] * (1 + 0.04 * variation[:, None]), 0, 1)
+        palm_tone = base + (np.array([0.93, 0.78, 0.70]) - base) * rng.uniform(0.15, 0.5)
+        nail_tone = base + (np.array([0.95, 0.80, 0.80]) - base) * rng.uniform(0.3, 0.7)
+        hand = albedo[:num_hand]
+        hand += self.palm[:, None] * (palm_tone - hand)
+        hand += self.nails[:, None] * (nail_tone - hand)
+        return albedo
 
-    def _light(self, rng: np.random.Generator) -> tuple[float, float, float]:
-        theta, phi = rng.uniform(0, 2 * math.pi), rng.uniform(0, 0.9)
-        return (math.sin(phi) * math.cos(theta), math.sin(phi) * math.sin(theta), 1.0)
-
-    def _levels(self, rng: np.random.Generator) -> tuple[float, float]:
-        return rng.uniform(0.25, 0.5), rng.uniform(0.5, 0.85)
+    def _shade(self, verts: np.ndarray, faces: np.ndarray, albedo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """(N, 3) lit colours: a key light and a fill light with wrapped diffuse (skin scatters
+        light past the terminator, so silhouettes are not dark outlines), a sky/ground ambient term,
+        and a white Blinn-Phong highlight. Lights come from the camera's side of the hand."""
+        cfg = self.config
+        normals = vertex_normals(verts, faces)
+        view = -verts / np.linalg.norm(verts, axis=1, keepdims=True)
+        key, fill = _towards_camera(rng, 1.1), _towards_camera(rng, 1.5)
+        key_colour = rng.uniform(1 - cfg.light_tint, 1 + cfg.light_tint, 3)
+        fill_colour = rng.uniform(1 - 2 * cfg.light_tint, 1 + 2 * cfg.light_tint, 3)
+        wrap = rng.uniform(0.2, 0.6)
+        diffuse = lambda d: np.clip((normals @ d + wrap) / (1 + wrap), 0, None)[:, None]  # noqa: E731
+        up = np.array([0.0, -1.0, 0.0])  # camera y points down
+        sky = 0.75 + 0.25 * (normals @ up)[:, None]
+        ambient, k_key, k_fill = rng.uniform(0.15, 0.4), rng.uniform(0.5, 0.9), rng.uniform(0.0, 0.4)
+        light = ambient * sky + k_key * diffuse(key) * key_colour + k_fill * diffuse(fill) * fill_colour
+        half = key + view
+        half /= np.linalg.norm(half, axis=1, keepdims=True)
+        shine = np.clip((normals * half).sum(1), 0, None) ** rng.uniform(8, 40)
+        highlight = rng.uniform(*cfg.specular) * shine[:, None] * key_colour
+        return albedo * light + highlight
 
     def _occlude(self, image, mask, joints_2d, rng) -> tuple[np.ndarray, np.ndarray]:
         """Draw an ellipse or box over part of the hand; the mask keeps only visible hand."""
@@ -242,11 +274,38 @@ class Generator:
         centre = joints_2d[rng.integers(21)] + rng.normal(0, 8, 2)
         radius = rng.uniform(0.06, 0.18, 2) * size
         box = [*(centre - radius), *(centre + radius)]
-        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
-        img, occ = Image.fromarray(image), Image.new("L", (size, size), 0)
-        for canvas, fill in ((ImageDraw.Draw(img), colour), (ImageDraw.Draw(occ), 255)):
-            (canvas.ellipse if rng.random() < 0.5 else canvas.rectangle)(box, fill=fill)
-        return np.asarray(img), np.where(np.asarray(occ) > 0, 0, mask).astype(np.uint8)
+        occ = Image.new("L", (size, size), 0)
+        (ImageDraw.Draw(occ).ellipse if rng.random() < 0.5 else ImageDraw.Draw(occ).rectangle)(box, fill=255)
+        covered = np.asarray(occ) > 0
+        # An object, not a flat sticker: a fractal-textured surface, shaded across its extent.
+        surface = fractal_noise_image(size, rng).astype(np.float32)
+        y, x = np.mgrid[0:size, 0:size]
+        direction = rng.normal(size=2)
+        ramp = ((x - centre[0]) * direction[0] + (y - centre[1]) * direction[1]) / (np.linalg.norm(direction) * size)
+        surface *= (1 + rng.uniform(0.5, 1.5) * ramp)[..., None]
+        out = image.copy()
+        out[covered] = surface[covered].clip(0, 255).astype(np.uint8)
+        return out, np.where(covered, 0, mask).astype(np.uint8)
+
+
+def _towards_camera(rng: np.random.Generator, spread: float) -> np.ndarray:
+    """A unit vector from the scene towards the camera's side, up to `spread` radians off axis."""
+    theta, phi = rng.uniform(0, 2 * math.pi), rng.uniform(0, spread)
+    return np.array([math.sin(phi) * math.cos(theta), math.sin(phi) * math.sin(theta), -math.cos(phi)])
+
+
+def _palm_and_nails(model: HandModel) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) weights in [0, 1] of the palm side (volar: hand-frame z, from the rest pose's
+    normals) and of the nails (the back of each fingertip's last 1.1 cm)."""
+    with torch.no_grad():
+        verts, joints = model(torch.zeros(1, 48), torch.zeros(1, model.num_shape))
+    verts, joints = verts[0].numpy().astype(np.float64), joints[0].numpy().astype(np.float64)
+    volar = vertex_normals(verts, model.faces.numpy()) @ model.frames[0].numpy()[:, 2]
+    palm = np.clip((volar - 0.1) / 0.5, 0, 1)
+    tips = joints[[4, 8, 12, 16, 20]]
+    near_tip = np.linalg.norm(verts[:, None] - tips[None], axis=-1).min(1) < 0.011
+    nails = np.where(near_tip, np.clip((-volar - 0.3) / 0.4, 0, 1), 0.0)
+    return palm, nails
 
 
 def _axis_angle_matrix(rotvec: np.ndarray) -> np.ndarray:

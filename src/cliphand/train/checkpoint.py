@@ -31,10 +31,16 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     return path
 
 
+RESUME_NEUTRAL = {"train.num_workers"}  # settings that cannot change what a run computes
+
+
 def config_differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
-    """Keys whose values differ between two config dicts (nested keys joined with dots)."""
+    """Keys whose values differ between two config dicts (nested keys joined with dots), except
+    those in RESUME_NEUTRAL."""
     out = []
     for key in sorted(set(a) | set(b)):
+        if f"{prefix}{key}" in RESUME_NEUTRAL:
+            continue
         va, vb = a.get(key), b.get(key)
         if isinstance(va, dict) and isinstance(vb, dict):
             out += config_differences(va, vb, f"{prefix}{key}.")

@@ -65,6 +65,7 @@ class RunOptions:
     progress: bool = True
     skip_bad_samples: bool = False  # warn about a corrupt image or mask and train on; else stop naming it
     max_minutes: float | None = None  # wall-clock budget for this call (a checkpoint is saved when it ends)
+    init: Path | None = None  # start from this checkpoint's network weights (fine-tuning), not from scratch
 
     def __post_init__(self) -> None:
         for name in ("epochs", "max_steps"):
@@ -102,6 +103,18 @@ class TrainStep(nn.Module):
         return compute_losses(
             outputs, batch, self.model, self.config.loss_weights, contrastive, self.config.heatmap_sigma
         )
+
+
+def pretrained_backbone(model: CLIPHand) -> nn.Module:
+    """The part of the backbone that starts from ImageNet weights (EfficientNet-Lite0's network
+    without its adapters, or the whole PAT)."""
+    return getattr(model.backbone, "net", model.backbone)
+
+
+def first_mismatch(exc: RuntimeError) -> str:
+    """The first line of load_state_dict's long report that names a tensor."""
+    lines = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
+    return lines[0] if lines else str(exc).splitlines()[0]
 
 
 def split_records(records: list, fraction: float) -> tuple[list, list]:
@@ -162,8 +175,7 @@ class Trainer:
         if self.cm is not None:
             self.cm.to(self.d.device)
         self.step_module = TrainStep(self.model, self.cm, cfg)
-        params = [p for p in self.step_module.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
+        self.optimizer = torch.optim.AdamW(self._param_groups(), lr=s.lr, weight_decay=s.weight_decay)
         spe, step_epochs, gamma, warmup = self.steps_per_epoch, s.lr_step_epochs, s.lr_gamma, s.warmup_steps
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: min(1.0, (step + 1) / max(1, warmup)) * gamma ** ((step // spe) // step_epochs)
@@ -177,11 +189,27 @@ class Trainer:
                 self.step_module, device_ids=[self.d.local_rank] if self.d.device.type == "cuda" else None
             )
 
+    def _param_groups(self) -> list[dict[str, Any]]:
+        """The ImageNet-pretrained backbone at lr x backbone_lr_scale (left out when 0), the rest at lr."""
+        scale = self.settings.backbone_lr_scale
+        pretrained = {id(p) for p in pretrained_backbone(self.model).parameters()}
+        if scale == 0:
+            for p in pretrained_backbone(self.model).parameters():
+                p.requires_grad_(False)
+        groups = [
+            {"params": [p for p in self.step_module.parameters() if p.requires_grad and id(p) not in pretrained]},
+            {"params": [p for p in pretrained_backbone(self.model).parameters() if p.requires_grad]},
+        ]
+        groups[1]["lr"] = self.settings.lr * scale
+        return [g for g in groups if g["params"]]
+
     def _resume_or_start(self) -> None:
         last = self.out / "last.pt"
         if not self.o.resume:
             if last.exists():
                 raise TrainingError(f"{self.out} already holds a run (last.pt); pass --resume or choose another --out")
+            if self.o.init is not None:
+                self._load_init(self.o.init)
             return
         if not last.exists():
             raise CheckpointError(f"nothing to resume: {last} does not exist")
@@ -189,10 +217,7 @@ class Trainer:
         differences = config_differences(state["config"], self.config.to_dict())
         if differences:
             raise CheckpointError(f"{last} was trained with another config (differs in: {', '.join(differences)})")
-        if state["hand_model"] != self._hand_identity():
-            raise CheckpointError(
-                f"{last} was trained with hand model {state['hand_model']}, not {self._hand_identity()}"
-            )
+        self._check_hand_model(state, last)
         self.model.load_state_dict(state["model"])
         if self.cm is not None and state.get("cm") is not None:
             self.cm.load_state_dict(state["cm"])
@@ -210,6 +235,21 @@ class Trainer:
         random.setstate(state["rng"]["python"])
         if self.d.main:
             print(f"resuming {self.out} from step {self.step}")
+
+    def _load_init(self, path: Path) -> None:
+        state = load_checkpoint(path)
+        self._check_hand_model(state, path)
+        try:
+            self.model.load_state_dict({k: v.float() for k, v in state["model"].items()})
+        except RuntimeError as exc:
+            raise CheckpointError(f"{path} does not fit config '{self.config.name}': {first_mismatch(exc)}") from None
+        if self.d.main:
+            print(f"starting from the weights of {path} (step {state['step']} of its run)")
+
+    def _check_hand_model(self, state: dict[str, Any], path: Path) -> None:
+        ours = self._hand_identity()
+        if state["hand_model"] != ours:
+            raise CheckpointError(f"{path} was trained with hand model {state['hand_model']}, not {ours}")
 
     def _hand_identity(self) -> dict[str, str]:
         return {"name": self.hand.name, "mesh_hash": self.hand.mesh_hash}
@@ -310,6 +350,10 @@ class Trainer:
 
     def _train_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         self.ddp.train()
+        if self.settings.backbone_bn == "frozen":  # keep ImageNet's statistics, which photos share
+            for m in pretrained_backbone(self.model).modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         batch = {k: v.to(self.d.device) if torch.is_tensor(v) else v for k, v in batch.items()}
         with torch.autocast(self.d.device.type, dtype=torch.float16, enabled=self.d.device.type == "cuda"):
             terms = self.ddp(batch)
