@@ -184,7 +184,9 @@ def test_sigint_before_the_first_checkpoint_saves_one_and_resume_continues(confi
     deadline = time.time() + 300  # a loaded machine can take minutes to import torch and start
     while time.time() < deadline and len(_rows(out / "metrics.csv")) < 3:
         time.sleep(0.2)
-    assert len(_rows(out / "metrics.csv")) >= 3, "the run took no 3 steps in 300 s"
+    if len(_rows(out / "metrics.csv")) < 3:
+        proc.kill()
+        pytest.fail("the run took no 3 steps in 300 s")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
