@@ -1,0 +1,62 @@
+"""Where the gap between renders and photos comes from, for a checkpoint.
+
+    python bench/sim_to_real.py [--checkpoint CKPT] [--images 96]
+
+Reads ../shared/real/freihand_eval200 (evaluation material: nothing here trains on it). Prints:
+- how much of the frame the hand spans: MediaPipe's landmarks on the real photos beside the
+  projected joints of the synthetic generator's defaults (a network only knows the sizes it saw);
+- the checkpoint on the same synthetic hands (seed 987) composited over cliphand's own
+  backgrounds and over the real photos: the difference is what real backgrounds alone cost,
+  with the hand's appearance held fixed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from cliphand.data.geometry import project
+from cliphand.eval.protocols import evaluate_freihand
+from cliphand.hand import load_hand_model
+from cliphand.infer import HandPoseEstimator
+from cliphand.synth.generator import Generator, SynthConfig
+
+ROOT = Path(__file__).resolve().parents[1] / ".." / "shared" / "real" / "freihand_eval200"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, help="default: the shipped model")
+    parser.add_argument("--images", type=int, default=96)
+    args = parser.parse_args()
+    if not (ROOT / "mediapipe_reference.json").exists():
+        raise SystemExit(f"real photos not found under {ROOT} (see ../shared/real/README.md)")
+    estimator = HandPoseEstimator.from_checkpoint(args.checkpoint) if args.checkpoint else HandPoseEstimator.default()
+    hand = load_hand_model("openhand")
+
+    reference = [r for r in json.loads((ROOT / "mediapipe_reference.json").read_text())["items"] if r["detected"]]
+    real_span = [np.ptp(np.asarray(r["landmarks_2d_px"]), axis=0).max() / 224 for r in reference]
+    synthetic = [Generator(hand, SynthConfig(), seed=987).sample(i) for i in range(args.images)]
+    synth_span = [np.ptp(project(s.joints_3d, s.K), axis=0).max() / s.image.shape[0] for s in synthetic]
+    print("joints' box side / image side, percentiles 5 25 50 75 95:")
+    print(f"  real photos (MediaPipe)  {np.percentile(real_span, [5, 25, 50, 75, 95]).round(2)}")
+    print(f"  synthetic defaults       {np.percentile(synth_span, [5, 25, 50, 75, 95]).round(2)}")
+
+    print(f"the same {args.images} synthetic hands (seed 987) over:")
+    for name, backgrounds in (("cliphand's backgrounds", "mixed"), ("real photos", str(ROOT / "evaluation" / "rgb"))):
+        generator = Generator(hand, SynthConfig(backgrounds=backgrounds), seed=987)
+        samples = [generator.sample(i) for i in range(args.images)]
+        predictions = []
+        for start in range(0, len(samples), 32):
+            batch = samples[start : start + 32]
+            predictions += estimator.predict_batch([s.image for s in batch], focal=None)
+        gt = np.stack([s.joints_3d for s in samples])
+        score = evaluate_freihand(gt, None, np.stack([p.joints_3d for p in predictions]), None)
+        print(f"  {name:24} PA-MPJPE {score['pa_mpjpe_mm']:6.2f} mm, F@15 {score['f_score_15mm']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
