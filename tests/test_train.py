@@ -305,3 +305,16 @@ def test_backbone_settings_are_checked():
         config_from_dict({"train": {"backbone_bn": "maybe"}})
     with pytest.raises(ConfigError, match="backbone_lr_scale"):
         config_from_dict({"train": {"backbone_lr_scale": -1}})
+
+
+def test_resume_ignores_only_settings_that_cannot_change_the_run(config_file):
+    from copy import deepcopy
+
+    from cliphand.train.checkpoint import config_differences
+
+    saved = load_config(config_file).to_dict()
+    now = deepcopy(saved)
+    now["train"]["num_workers"] = 7
+    assert config_differences(saved, now) == []
+    now["train"]["lr"] = 0.123
+    assert config_differences(saved, now) == ["train.lr"]

@@ -77,21 +77,13 @@ def background_image(size: int, rng: np.random.Generator, kind: str) -> tuple[np
     if kind == "mixed":
         kinds, weights = ["colors", "textures", "fractal", "clutter", "photos"], [0.05, 0.1, 0.15, 0.4, 0.3]
         kind = str(rng.choice(kinds, p=weights))
-    if kind == "photos":
-        photo = _photo_crop(size, rng)
-        return photo, nearest_color(photo.reshape(-1, 3).mean(0))
-    if kind == "fractal":
-        fractal = fractal_noise_image(size, rng)
-        return fractal, nearest_color(fractal.reshape(-1, 3).mean(0))
-    if kind == "clutter":
-        clutter = _clutter(size, rng)
-        return clutter, nearest_color(clutter.reshape(-1, 3).mean(0))
     if kind == "colors":
         name = str(rng.choice(list(COLORS)))
         return np.full((size, size, 3), COLORS[name], np.uint8), name
-    if kind == "textures":
-        texture = _texture(size, rng)
-        return texture, nearest_color(texture.reshape(-1, 3).mean(0))
+    makers = {"textures": _texture, "fractal": fractal_noise_image, "clutter": _clutter, "photos": _photo_crop}
+    if kind in makers:
+        image = makers[kind](size, rng)
+        return image, nearest_color(image.reshape(-1, 3).mean(0))
     return _folder_image(Path(kind), size, rng)
 
 
@@ -177,7 +169,10 @@ def _clutter(size: int, rng: np.random.Generator) -> np.ndarray:
     return image.clip(0, 255).astype(np.uint8)
 
 
-_SKIN = np.array([[244, 208, 177], [224, 172, 134], [198, 145, 104], [141, 92, 60], [110, 70, 45]], np.float64)
+# Skin tones (RGB 0-255) shared with the synthetic hands; five of them colour distractors in clutter.
+SKIN_TONES_RGB = np.array([[244, 208, 177], [231, 188, 145], [224, 172, 134], [198, 145, 104],
+                           [174, 121, 83], [141, 92, 60], [110, 70, 45]])  # fmt: skip
+_SKIN = SKIN_TONES_RGB[[0, 2, 3, 5, 6]].astype(np.float64)
 # Photos and textures inside the scikit-image package that its skimage.data docstrings mark as
 # public domain or CC0.
 _PHOTOS = ("astronaut.png", "brick.png", "grass.png", "gravel.png",

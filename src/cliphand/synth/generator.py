@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFilter
 
-from cliphand.data.augment import background_image, fractal_noise, fractal_noise_image
+from cliphand.data.augment import SKIN_TONES_RGB, background_image, fractal_noise, fractal_noise_image
 from cliphand.data.geometry import project
 from cliphand.data.prompts import make_prompt
 from cliphand.hand.gestures import FRONTAL_VIEW, GESTURES, classify_gesture, gesture_angles, gesture_templates
@@ -26,20 +26,7 @@ from cliphand.hand.pose import angles_to_axis_angle
 from cliphand.hand.skeleton import matrix_to_axis_angle
 from cliphand.render.raster import composite, render_mesh, vertex_normals
 
-SKIN_TONES = (
-    np.array(
-        [
-            [244, 208, 177],
-            [231, 188, 145],
-            [224, 172, 134],
-            [198, 145, 104],
-            [174, 121, 83],
-            [141, 92, 60],
-            [110, 70, 45],
-        ]
-    )
-    / 255.0
-)
+SKIN_TONES = SKIN_TONES_RGB / 255.0
 
 
 @dataclass
@@ -257,11 +244,11 @@ class Generator:
         key_colour = rng.uniform(1 - cfg.light_tint, 1 + cfg.light_tint, 3)
         fill_colour = rng.uniform(1 - 2 * cfg.light_tint, 1 + 2 * cfg.light_tint, 3)
         wrap = rng.uniform(0.2, 0.6)
-        diffuse = lambda d: np.clip((normals @ d + wrap) / (1 + wrap), 0, None)[:, None]  # noqa: E731
+        key_diffuse, fill_diffuse = (np.clip((normals @ d + wrap) / (1 + wrap), 0, None)[:, None] for d in (key, fill))
         up = np.array([0.0, -1.0, 0.0])  # camera y points down
         sky = 0.75 + 0.25 * (normals @ up)[:, None]
         ambient, k_key, k_fill = rng.uniform(0.15, 0.4), rng.uniform(0.5, 0.9), rng.uniform(0.0, 0.4)
-        light = ambient * sky + k_key * diffuse(key) * key_colour + k_fill * diffuse(fill) * fill_colour
+        light = ambient * sky + k_key * key_diffuse * key_colour + k_fill * fill_diffuse * fill_colour
         half = key + view
         half /= np.linalg.norm(half, axis=1, keepdims=True)
         shine = np.clip((normals * half).sum(1), 0, None) ** rng.uniform(8, 40)

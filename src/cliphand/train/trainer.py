@@ -176,6 +176,8 @@ class Trainer:
             self.cm.to(self.d.device)
         self.step_module = TrainStep(self.model, self.cm, cfg)
         self.optimizer = torch.optim.AdamW(self._param_groups(), lr=s.lr, weight_decay=s.weight_decay)
+        norms = [m for m in pretrained_backbone(self.model).modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        self.frozen_norms = norms if s.backbone_bn == "frozen" else []
         spe, step_epochs, gamma, warmup = self.steps_per_epoch, s.lr_step_epochs, s.lr_gamma, s.warmup_steps
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: min(1.0, (step + 1) / max(1, warmup)) * gamma ** ((step // spe) // step_epochs)
@@ -192,15 +194,14 @@ class Trainer:
     def _param_groups(self) -> list[dict[str, Any]]:
         """The ImageNet-pretrained backbone at lr x backbone_lr_scale (left out when 0), the rest at lr."""
         scale = self.settings.backbone_lr_scale
-        pretrained = {id(p) for p in pretrained_backbone(self.model).parameters()}
-        if scale == 0:
-            for p in pretrained_backbone(self.model).parameters():
-                p.requires_grad_(False)
+        pretrained = list(pretrained_backbone(self.model).parameters())
+        for p in pretrained:
+            p.requires_grad_(scale > 0)
+        ids = {id(p) for p in pretrained}
         groups = [
-            {"params": [p for p in self.step_module.parameters() if p.requires_grad and id(p) not in pretrained]},
-            {"params": [p for p in pretrained_backbone(self.model).parameters() if p.requires_grad]},
+            {"params": [p for p in self.step_module.parameters() if p.requires_grad and id(p) not in ids]},
+            {"params": [p for p in pretrained if p.requires_grad], "lr": self.settings.lr * scale},
         ]
-        groups[1]["lr"] = self.settings.lr * scale
         return [g for g in groups if g["params"]]
 
     def _resume_or_start(self) -> None:
@@ -240,7 +241,7 @@ class Trainer:
         state = load_checkpoint(path)
         self._check_hand_model(state, path)
         try:
-            self.model.load_state_dict({k: v.float() for k, v in state["model"].items()})
+            self.model.load_state_dict(state["model"])  # fp16 release weights are cast on copy
         except RuntimeError as exc:
             raise CheckpointError(f"{path} does not fit config '{self.config.name}': {first_mismatch(exc)}") from None
         if self.d.main:
@@ -350,10 +351,8 @@ class Trainer:
 
     def _train_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         self.ddp.train()
-        if self.settings.backbone_bn == "frozen":  # keep ImageNet's statistics, which photos share
-            for m in pretrained_backbone(self.model).modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.eval()
+        for m in self.frozen_norms:  # keep ImageNet's statistics, which photos share
+            m.eval()
         batch = {k: v.to(self.d.device) if torch.is_tensor(v) else v for k, v in batch.items()}
         with torch.autocast(self.d.device.type, dtype=torch.float16, enabled=self.d.device.type == "cuda"):
             terms = self.ddp(batch)
