@@ -53,8 +53,10 @@ def main() -> None:
         for start in range(0, len(samples), 32):
             batch = samples[start : start + 32]
             predictions += estimator.predict_batch([s.image for s in batch], focal=None)
-        gt = np.stack([s.joints_3d for s in samples])
-        score = evaluate_freihand(gt, None, np.stack([p.joints_3d for p in predictions]), None)
+        score = evaluate_freihand(
+            np.stack([s.joints_3d for s in samples]), np.stack([s.vertices for s in samples]),
+            np.stack([p.joints_3d for p in predictions]), np.stack([p.vertices for p in predictions]),
+        )  # fmt: skip
         print(f"  {name:24} PA-MPJPE {score['pa_mpjpe_mm']:6.2f} mm, F@15 {score['f_score_15mm']:.3f}")
 
 
