@@ -2,7 +2,8 @@
 
 Every sample is a function of (seed, index) alone, so output does not depend on how work is
 split across processes. Poses come from the 19 gesture templates (with small jitter),
-interpolations between two templates, or random articulation within the joint limits; the
+interpolations between two templates, a grasp synergy skewed toward open hands (poses.py),
+or random articulation within the joint limits; the
 global rotation, distance and focal length vary around FreiHAND's; skin tone and lighting
 vary; backgrounds are Table 1 colours, textures or the user's images; occluders, motion blur
 and sensor noise add realism.
@@ -25,6 +26,7 @@ from cliphand.hand.model import HandModel
 from cliphand.hand.pose import angles_to_axis_angle
 from cliphand.hand.skeleton import matrix_to_axis_angle
 from cliphand.render.raster import composite, render_mesh, vertex_normals
+from cliphand.synth.poses import natural_angles
 
 SKIN_TONES = SKIN_TONES_RGB / 255.0
 
@@ -35,8 +37,9 @@ class SynthConfig:
 
     size: int = 224
     backgrounds: str = "mixed"  # "colors", "textures", "mixed" or a folder of images
-    template_prob: float = 0.5  # pose = a gesture template (+ jitter)
-    interpolation_prob: float = 0.25  # pose = a blend of two templates; else random articulation
+    template_prob: float = 0.3  # pose = a gesture template (+ jitter)
+    interpolation_prob: float = 0.15  # pose = a blend of two templates
+    natural_prob: float = 0.45  # pose = a grasp synergy (synth/poses.py); else random articulation
     jitter_deg: float = 6.0
     focal: tuple[float, float] = (420.0, 650.0)  # FreiHAND's crops have fx ~ 450-600 px at 224
     # Projected hand box side / image side: from whole-image crops of FreiHAND's evaluation
@@ -121,6 +124,8 @@ class Generator:
             t = rng.uniform(0.15, 0.85)
             angles = (1 - t) * self.template_angles[a] + t * self.template_angles[b]
             g, source = int(a if t < 0.5 else b), "interpolation"
+        elif r < cfg.template_prob + cfg.interpolation_prob + cfg.natural_prob:
+            angles, g, source = natural_angles(rng), -1, "natural"
         else:
             lo, hi = self.limits[..., 0], self.limits[..., 1]
             # Natural hands sit mostly in the flexion half of the range, with modest spread.
