@@ -216,3 +216,53 @@ def test_predict_flags_bad_images_and_keeps_going(checkpoint, tmp_path, capsys):
     assert main(["predict", str(folder / "a"), "--out", str(folder / "a"), *args]) == 0
     assert main(["predict", str(folder / "a"), "--out", str(folder / "a"), *args]) == 0
     assert sorted(p.name for p in (folder / "a").glob("*.json")) == ["x.json"]
+
+
+def test_intrinsics_place_the_hand_and_keep_the_2d_joints(estimator):
+    """A known K moves the hand in metres (the wrist's depth follows the focal length), not on the image."""
+    image, box = _photo(120, 160, seed=4), (40, 30, 60, 70)
+    K = np.array([[300.0, 0.0, 70.0], [0.0, 300.0, 55.0], [0.0, 0.0, 1.0]])
+    base = estimator.predict(image, bbox=box, intrinsics=K)
+    np.testing.assert_array_equal(base.K, K)
+    longer = estimator.predict(image, bbox=box, intrinsics=K * [[2, 1, 1], [1, 2, 1], [1, 1, 1]])
+    np.testing.assert_allclose(longer.joints_3d[0], base.joints_3d[0] * [1, 1, 2], rtol=1e-4)  # cx, cy unchanged
+    np.testing.assert_allclose(longer.joints_2d[0], base.joints_2d[0], atol=1e-3)
+    as_focal = estimator.predict(image, bbox=box, focal=300.0)  # same focal, principal point at the centre
+    np.testing.assert_allclose(as_focal.joints_2d[0], base.joints_2d[0], atol=1e-3)
+    np.testing.assert_allclose(as_focal.joints_3d[:, 2], base.joints_3d[:, 2], rtol=1e-4)
+    assert not np.allclose(as_focal.joints_3d[0, :2], base.joints_3d[0, :2], atol=1e-3)  # the principal point counts
+    for bad in ([[0, 0, 0], [0, 300, 55], [0, 0, 1]], [[300, 0, 70], [0, 300, 55]], [[np.nan] * 3] * 3):
+        with pytest.raises(InferenceError, match="3x3 camera matrix"):
+            estimator.predict(image, bbox=box, intrinsics=bad)
+    with pytest.raises(InferenceError, match="not both"):
+        estimator.predict(image, bbox=box, intrinsics=K, focal=300.0)
+
+
+def test_predict_reads_intrinsics_files(checkpoint, tmp_path, capsys):
+    import json
+
+    from cliphand.cli import main
+
+    for name, seed in (("a.png", 1), ("b.png", 2)):
+        Image.fromarray(_photo(90, 110, seed=seed)).save(tmp_path / name)
+    inputs = [str(tmp_path / "a.png"), str(tmp_path / "b.png")]
+    args = ["--checkpoint", str(checkpoint), "--bbox", "10,10,60,60", "--out"]
+    K_a, K_b = [[200.0, 0, 50], [0, 200.0, 40], [0, 0, 1]], [[400.0, 0, 60], [0, 400.0, 45], [0, 0, 1]]
+    forms = {"one": K_a, "list": [K_a, K_b], "names": {"b.png": K_b, "a.png": K_a}}
+    for form, content in forms.items():
+        (tmp_path / f"{form}.json").write_text(json.dumps(content))
+        assert (
+            main(["predict", *inputs, *args, str(tmp_path / form), "--intrinsics", str(tmp_path / f"{form}.json")]) == 0
+        )
+        a = json.loads((tmp_path / form / "a.json").read_text())
+        b = json.loads((tmp_path / form / "b.json").read_text())
+        assert a["K"] == K_a and b["K"] == (K_a if form == "one" else K_b)
+    bad = {"short.json": [K_a], "missing.json": {"a.png": K_a}, "broken.json": "{", "nan.json": [[1, 0, 0]] * 3}
+    for name, content in bad.items():
+        (tmp_path / name).write_text(content if isinstance(content, str) else json.dumps(content))
+        capsys.readouterr()
+        assert main(["predict", *inputs, *args, str(tmp_path / "x"), "--intrinsics", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("cliphand: error:") and err.count("\n") == 1, (name, err)
+    assert main(["predict", inputs[0], *args, str(tmp_path / "y"), "--intrinsics", str(tmp_path / "one.json"),
+                 "--focal", "500"]) == 2  # fmt: skip

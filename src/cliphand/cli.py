@@ -238,6 +238,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise CliError(f"--focal must be a positive number of pixels, got {args.focal}")
     if args.max_hands < 1:
         raise CliError(f"--max-hands must be at least 1, got {args.max_hands}")
+    if args.focal is not None and args.intrinsics is not None:
+        raise CliError("give --focal or --intrinsics, not both")
     if args.checkpoint is None:
         estimator = HandPoseEstimator.default()
     else:
@@ -247,6 +249,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not paths:
         raise CliError("no images to process")
     from cliphand.infer.estimator import InferenceError
+    from cliphand.infer.predict import load_intrinsics
+
+    try:
+        Ks = dict(zip(paths, load_intrinsics(args.intrinsics, paths), strict=True)) if args.intrinsics else {}
+    except InferenceError as exc:
+        raise CliError(str(exc)) from None
     from cliphand.infer.smoothing import OneEuroSettings
     from cliphand.infer.video import VIDEO_SUFFIXES, predict_video
 
@@ -257,7 +265,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for video in videos:
         try:
             overlay_path, lines = predict_video(
-                estimator, video, args.out, bbox, args.left, args.focal, smoothing, detect=not args.no_detect
+                estimator,
+                video,
+                args.out,
+                bbox,
+                args.left,
+                args.focal,
+                smoothing,
+                detect=not args.no_detect,
+                intrinsics=Ks.get(video),
             )
             print(f"wrote {overlay_path} and {lines}")
         except InferenceError as exc:
@@ -274,6 +290,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             args.mesh_format,
             detect=not args.no_detect,
             max_hands=args.max_hands,
+            intrinsics=[Ks[p] for p in images] if Ks else None,
         )
         errors += image_errors
         print(f"wrote {len(results)} predictions to {args.out} (index.html)")
@@ -453,6 +470,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--max-hands", type=int, default=4, help="at most this many detected hands per image")
     predict.add_argument("--no-detect", action="store_true", help="no detector: the whole image is one hand's crop")
     predict.add_argument("--focal", type=float, help="focal length in pixels (default 1.2 x the longer side)")
+    predict.add_argument(
+        "--intrinsics",
+        type=Path,
+        help="JSON camera matrix K: one 3x3 for all inputs, a list with one per input (FreiHAND's *_K.json), "
+        "or {file name: 3x3}; places the hands in metres",
+    )
     predict.add_argument("--mesh-format", choices=(".obj", ".ply"), default=".obj")
     predict.add_argument("--min-cutoff", type=float, default=1.0, help="video One Euro filter: cut-off at rest (Hz)")
     predict.add_argument("--beta", type=float, default=0.5, help="video One Euro filter: speed coefficient")

@@ -6,7 +6,8 @@
     pred.joints_3d (21, 3) metres, pred.joints_2d (21, 2) pixels of the input, pred.vertices (N, 3)
 
 The image is cropped around the box (square, padded) with the intrinsics K of the full image
-(focal length `focal`, default 1.2 x the longer side, centre at the image centre) carried into
+(`intrinsics`, a 3x3 matrix, when the camera is known; else focal length `focal`, default
+1.2 x the longer side, and the principal point at the image centre) carried into
 the crop; the network's root-relative prediction is placed in the camera frame with the wrist
 position its weak-perspective camera implies. Left hands are mirrored in, and the result
 mirrored back.
@@ -118,6 +119,30 @@ def default_intrinsics(width: int, height: int, focal: float | None = None) -> n
     return np.array([[f, 0.0, (width - 1) / 2], [0.0, f, (height - 1) / 2], [0.0, 0.0, 1.0]])
 
 
+def camera_matrix(width: int, height: int, focal: float | None = None, intrinsics=None) -> np.ndarray:
+    """(3, 3) K of a width x height image: `intrinsics` when given (checked), else default_intrinsics."""
+    if intrinsics is None:
+        return default_intrinsics(width, height, focal)
+    if focal is not None:
+        raise InferenceError("give a focal length or intrinsics, not both")
+    return checked_intrinsics(intrinsics)
+
+
+def checked_intrinsics(intrinsics) -> np.ndarray:
+    """A (3, 3) float K, or one line saying why it is not a camera matrix."""
+    try:
+        K = np.asarray(intrinsics, dtype=np.float64)
+    except (TypeError, ValueError):
+        K = np.zeros(0)
+    valid = K.shape == (3, 3) and np.isfinite(K).all() and K[0, 0] > 0 and K[1, 1] > 0 and np.allclose(K[2], [0, 0, 1])
+    if not valid:
+        raise InferenceError(
+            f"intrinsics must be a 3x3 camera matrix [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] with positive fx and fy, "
+            f"got {intrinsics!r:.120}"
+        )
+    return K
+
+
 class HandPoseEstimator:
     """Runs a CLIP-Hand network (PyTorch or ONNX Runtime) on images."""
 
@@ -154,20 +179,28 @@ class HandPoseEstimator:
         is_left: bool | None = None,
         focal: float | None = None,
         detect: bool = True,
+        intrinsics: np.ndarray | None = None,
     ) -> HandPrediction:
         """One hand. bbox = (x, y, w, h) in pixels. Without a box the detector finds the best
         hand (and its handedness, unless is_left is given); detect=False takes the whole image
-        as the crop instead (for images that are hand crops already)."""
+        as the crop instead (for images that are hand crops already). `intrinsics` (3, 3) is
+        the camera's K when known (it places the hand in metres); else `focal` or a default."""
         if bbox is None and detect:
             image = load_image(image)
-            hands = self.predict_hands(image, max_hands=1, focal=focal, is_left=is_left)
+            hands = self.predict_hands(image, max_hands=1, focal=focal, is_left=is_left, intrinsics=intrinsics)
             if not hands:
                 raise InferenceError("no hand found in the image (give a box, or detect=False for a hand crop)")
             return hands[0]
-        return self.predict_batch([image], [bbox], [bool(is_left)], focal)[0]
+        return self.predict_batch([image], [bbox], [bool(is_left)], focal, intrinsics)[0]
 
     def predict_hands(
-        self, image, max_hands: int = 4, focal: float | None = None, detector=None, is_left: bool | None = None
+        self,
+        image,
+        max_hands: int = 4,
+        focal: float | None = None,
+        detector=None,
+        is_left: bool | None = None,
+        intrinsics: np.ndarray | None = None,
     ) -> list[HandPrediction]:
         """Every hand the detector finds (best score first); [] when there is none. Left hands
         are mirrored in and out as with is_left; is_left overrides the detector's handedness."""
@@ -178,7 +211,7 @@ class HandPoseEstimator:
         if not boxes:
             return []
         lefts = [box.is_left if is_left is None else is_left for box in boxes]
-        predictions = self.predict_batch([image] * len(boxes), [b.bbox for b in boxes], lefts, focal)
+        predictions = self.predict_batch([image] * len(boxes), [b.bbox for b in boxes], lefts, focal, intrinsics)
         for prediction, box in zip(predictions, boxes, strict=True):
             prediction.score = box.score
         return predictions
@@ -189,14 +222,17 @@ class HandPoseEstimator:
         bboxes: Sequence[Sequence[float] | None] | None = None,
         is_left: Sequence[bool] | None = None,
         focal: float | None = None,
+        intrinsics: np.ndarray | None = None,
     ) -> list[HandPrediction]:
         """Several hands at once: one forward pass over all crops. A box of None takes the whole
-        image as the crop."""
+        image as the crop. `intrinsics` is one (3, 3) K for every image."""
         bboxes = list(bboxes) if bboxes is not None else [None] * len(images)
         is_left = list(is_left) if is_left is not None else [False] * len(images)
         crops, Ks, crop_Ks = [], [], []
         for image, box, left in zip(images, bboxes, is_left, strict=True):
-            crop, K, K_crop = self._crop(load_image(image), box, left, focal)
+            image = load_image(image)
+            K = camera_matrix(image.shape[1], image.shape[0], focal, intrinsics)
+            crop, K_crop = self._crop(image, box, left, K)
             crops.append(crop)
             Ks.append(K)
             crop_Ks.append(K_crop)
@@ -228,9 +264,9 @@ class HandPoseEstimator:
             )
         return predictions
 
-    def _crop(self, image: np.ndarray, box, is_left: bool, focal: float | None) -> tuple[np.ndarray, ...]:
+    def _crop(self, image: np.ndarray, box, is_left: bool, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The network's input crop (S, S, 3) and its intrinsics (3, 3)."""
         h, w = image.shape[:2]
-        K = default_intrinsics(w, h, focal)
         if box is None:
             centre, side = np.array([(w - 1) / 2, (h - 1) / 2]), float(max(w, h))
         else:
@@ -247,7 +283,7 @@ class HandPoseEstimator:
             K_view[0, 2] = w - 1 - K[0, 2]
             centre = np.array([w - 1 - centre[0], centre[1]])
         affine, crop_only = crop_affine(K_view, centre, side, self.size)
-        return warp(view, affine, self.size), K, crop_only @ K_view
+        return warp(view, affine, self.size), crop_only @ K_view
 
     @torch.no_grad()
     def _run(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:

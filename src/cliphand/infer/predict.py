@@ -15,7 +15,14 @@ from tqdm import tqdm
 
 from cliphand.hand.meshio import save_mesh
 from cliphand.hand.skeleton import FINGERS, PARENTS
-from cliphand.infer.estimator import HandPoseEstimator, HandPrediction, InferenceError, default_intrinsics, load_image
+from cliphand.infer.estimator import (
+    HandPoseEstimator,
+    HandPrediction,
+    InferenceError,
+    camera_matrix,
+    checked_intrinsics,
+    load_image,
+)
 from cliphand.render.preview import BONE_COLORS
 from cliphand.render.raster import composite, render_mesh
 
@@ -93,25 +100,28 @@ def predict_images(
     mesh_format: str = ".obj",
     detect: bool = True,
     max_hands: int = 4,
+    intrinsics: Sequence[np.ndarray] | None = None,
 ) -> tuple[list[dict], list[str]]:
     """Predict every image; a bad one is reported and skipped. Returns (results, errors).
 
     Without a box (and with detect) every detected hand is predicted, up to max_hands; with a
     box, or detect=False (the whole image is the crop), one hand. Per image: <stem>.json
     ({"image", "width", "height", "K", "hands": [...]}, hands best first), one mesh per hand
-    (<stem>_hand<k>.obj) and <stem>_overlay.png with every hand.
+    (<stem>_hand<k>.obj) and <stem>_overlay.png with every hand. `intrinsics`: one (3, 3) K per
+    path (load_intrinsics), else `focal` or the default camera.
     """
     out.mkdir(parents=True, exist_ok=True)
     results, errors = [], []
     stems = unique_stems(paths)
-    for path, stem in tqdm(zip(paths, stems, strict=True), desc="predicting", unit="img", total=len(paths),
-                           disable=len(paths) < 2):  # fmt: skip
+    Ks = list(intrinsics) if intrinsics is not None else [None] * len(paths)
+    for path, stem, K_given in tqdm(zip(paths, stems, Ks, strict=True), desc="predicting", unit="img",
+                                    total=len(paths), disable=len(paths) < 2):  # fmt: skip
         try:
             image = load_image(path)
             if bbox is None and detect:
-                preds = estimator.predict_hands(image, max_hands, focal, is_left=is_left)
+                preds = estimator.predict_hands(image, max_hands, focal, is_left=is_left, intrinsics=K_given)
             else:
-                preds = [estimator.predict(image, bbox=bbox, is_left=bool(is_left), focal=focal, detect=False)]
+                preds = [estimator.predict(image, bbox, bool(is_left), focal, detect=False, intrinsics=K_given)]
         except InferenceError as exc:
             errors.append(str(exc))
             print(f"cliphand: error: {exc}", file=sys.stderr)
@@ -119,7 +129,7 @@ def predict_images(
         if not preds:
             print(f"cliphand: no hand found in {path}", file=sys.stderr)
         h, w = image.shape[:2]
-        K = preds[0].K if preds else default_intrinsics(w, h, focal)
+        K = preds[0].K if preds else camera_matrix(w, h, focal, K_given)
         record = {"image": path.name, "width": w, "height": h, "K": np.round(K, 4).tolist(),
                   "hands": [hand_record(p) for p in preds]}  # fmt: skip
         try:
@@ -162,3 +172,30 @@ def write_index(out: Path, results: list[dict], errors: list[str]) -> Path:
     path = out / "index.html"
     path.write_text(page)
     return path
+
+
+def load_intrinsics(path: Path, inputs: Sequence[Path]) -> list[np.ndarray]:
+    """One (3, 3) K per input from a JSON file holding one matrix for all inputs, a list with one
+    matrix per input in order (FreiHAND's *_K.json), or an object mapping file names to matrices."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise InferenceError(f"cannot read intrinsics {path}: {exc}") from None
+    if isinstance(data, dict):
+        missing = [p.name for p in inputs if p.name not in data]
+        if missing:
+            raise InferenceError(f"{path} has no matrix for {missing[0]} ({len(missing)} input(s) missing)")
+        matrices = [data[p.name] for p in inputs]
+    elif _is_matrix(data):
+        matrices = [data] * len(inputs)
+    elif isinstance(data, list) and len(data) == len(inputs):
+        matrices = data
+    else:
+        raise InferenceError(
+            f"{path} must hold one 3x3 matrix, a list of {len(inputs)} (one per input), or {{file name: matrix}}"
+        )
+    return [checked_intrinsics(K) for K in matrices]  # all checked before any prediction runs
+
+
+def _is_matrix(value) -> bool:
+    return isinstance(value, list) and len(value) == 3 and all(isinstance(row, list) and len(row) == 3 for row in value)

@@ -63,13 +63,9 @@ class HandTracker:
     """Feed frames in order: `update(frame, t)` -> the hands in that frame, with stable ids."""
 
     def __init__(self, estimator: HandPoseEstimator, settings: TrackerSettings | None = None, detector=None,
-                 focal: float | None = None) -> None:  # fmt: skip
-        self.estimator, self.settings, self.detector, self.focal = (
-            estimator,
-            settings or TrackerSettings(),
-            detector,
-            focal,
-        )
+                 focal: float | None = None, intrinsics: np.ndarray | None = None) -> None:  # fmt: skip
+        self.estimator, self.settings, self.detector = estimator, settings or TrackerSettings(), detector
+        self.focal, self.intrinsics = focal, intrinsics
         self.tracks: list[Track] = []
         self.frame_index, self.next_id, self.detector_runs = 0, 0, 0
 
@@ -84,7 +80,7 @@ class HandTracker:
         if not live:
             return []
         predictions = self.estimator.predict_batch(
-            [frame] * len(live), [tr.bbox for tr in live], [tr.is_left for tr in live], self.focal
+            [frame] * len(live), [tr.bbox for tr in live], [tr.is_left for tr in live], self.focal, self.intrinsics
         )
         hands = []
         for track, pred in zip(live, predictions, strict=True):

@@ -32,6 +32,7 @@ def predict_video(
     with_vertices: bool = False,
     detect: bool = True,
     tracker: TrackerSettings | None = None,
+    intrinsics: np.ndarray | None = None,
 ) -> tuple[Path, Path]:
     """Writes <stem>_overlay.mp4 and <stem>.jsonl: per frame {"frame", "time", "hands": [...]},
     each hand with its track_id, handedness, score, bbox, joints_3d, joints_2d, camera and
@@ -58,10 +59,11 @@ def predict_video(
     lines_out = out / f"{path.stem}.jsonl"
     partial = video_out.with_name(video_out.stem + ".partial.mp4")  # renamed once complete
     if bbox is None and detect:
-        hand_tracker = HandTracker(estimator, replace(tracker or TrackerSettings(), smoothing=smoothing), focal=focal)
+        settings = replace(tracker or TrackerSettings(), smoothing=smoothing)
+        hand_tracker = HandTracker(estimator, settings, focal=focal, intrinsics=intrinsics)
         step = hand_tracker.update
     else:
-        step = _fixed_box(estimator, bbox, is_left, focal, smoothing)
+        step = _fixed_box(estimator, bbox, is_left, focal, smoothing, intrinsics)
     count, complete = 0, False
     # Frames stream through: memory stays flat however long the video is.
     writer = iio2.get_writer(partial, fps=fps, codec="libx264", macro_block_size=1)
@@ -94,12 +96,13 @@ def predict_video(
     return video_out, lines_out
 
 
-def _fixed_box(estimator: HandPoseEstimator, bbox, is_left: bool, focal: float | None, smoothing: OneEuroSettings):
+def _fixed_box(estimator: HandPoseEstimator, bbox, is_left: bool, focal: float | None, smoothing: OneEuroSettings,
+               intrinsics: np.ndarray | None = None):  # fmt: skip
     """One hand in the same box (or the whole frame) in every frame, as track 0."""
     joint_filter, vertex_filter = OneEuroFilter(smoothing), OneEuroFilter(smoothing)
 
     def step(frame: np.ndarray, t: float) -> list[TrackedHand]:
-        pred = estimator.predict(frame, bbox=bbox, is_left=is_left, focal=focal, detect=False)
+        pred = estimator.predict(frame, bbox=bbox, is_left=is_left, focal=focal, detect=False, intrinsics=intrinsics)
         joints, vertices = joint_filter(pred.joints_3d, t), vertex_filter(pred.vertices, t)
         return [TrackedHand(0, replace(pred, joints_3d=joints, vertices=vertices, joints_2d=project(joints, pred.K)))]
 
