@@ -132,3 +132,36 @@ def test_live_on_a_video_file_writes_an_annotated_video(scene, tmp_path, capsys)
     printed = capsys.readouterr().out
     assert "12 frames" in printed and "tracks [0, 1]" in printed and "detector on 3" in printed
     assert iio.imread(out).shape[0] == 12
+
+
+class _RedSquareDetector:
+    """Finds pure-red squares, but like a palm detector at a fixed input size, only in images
+    whose longer side is under 500 px."""
+
+    def detect(self, image, max_hands=4):
+        from cliphand.detect import HandBox
+
+        if max(image.shape[:2]) >= 500:
+            return []
+        ys, xs = np.nonzero((image == [255, 0, 0]).all(-1))
+        if len(xs) == 0:
+            return []
+        box = (float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1), float(ys.max() - ys.min() + 1))
+        return [HandBox(box, 0.9, "right", landmarks_2d=np.array([[xs.min(), ys.min()]], float))]
+
+
+@pytest.mark.parametrize("corner", [(30, 40), (380, 290), (700, 520)])
+def test_small_hands_in_large_photos_are_found_in_tiles_once(corner):
+    from cliphand.detect import detect_hands
+
+    frame = np.zeros((600, 800, 3), np.uint8)
+    x, y = corner
+    frame[y : y + 40, x : x + 30] = [255, 0, 0]  # (380, 290) lies in all four tiles
+    hands = detect_hands(frame, detector=_RedSquareDetector())
+    assert len(hands) == 1
+    assert hands[0].bbox == (x, y, 30, 40) and hands[0].landmarks_2d.tolist() == [[x, y]]
+    assert detect_hands(frame, detector=_RedSquareDetector(), tiles=False) == []
+    small = np.zeros((240, 320, 3), np.uint8)
+    small[y % 200 : y % 200 + 40, x % 290 : x % 290 + 30] = [255, 0, 0]
+    found = detect_hands(small, detector=_RedSquareDetector())  # the whole image is searched, no tiles needed
+    assert [h.bbox for h in found] == [(x % 290, y % 200, 30, 40)]

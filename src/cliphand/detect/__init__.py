@@ -11,7 +11,7 @@ detector plugs in by implementing `HandDetector.detect`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -58,6 +58,45 @@ def default_detector() -> HandDetector:
     return _DEFAULT["mediapipe"]
 
 
-def detect_hands(image: np.ndarray, max_hands: int = 4, detector: HandDetector | None = None) -> list[HandBox]:
-    """Every hand in an (H, W, 3) uint8 RGB image, best first; [] when there is none."""
-    return (detector or default_detector()).detect(image, max_hands)
+TILE_MIN_SIDE = 400
+"""Images whose longer side reaches this are also searched in tiles (detect_hands)."""
+TILE_FRACTION = 0.6
+"""Each of the four tiles spans this fraction of the image's width and height (they overlap)."""
+
+
+def detect_hands(
+    image: np.ndarray, max_hands: int = 4, detector: HandDetector | None = None, tiles: bool = True
+) -> list[HandBox]:
+    """Every hand in an (H, W, 3) uint8 RGB image, best first; [] when there is none.
+
+    With `tiles`, an image of TILE_MIN_SIDE px or more in which fewer than max_hands are found is
+    searched again in four overlapping corner tiles: MediaPipe's palm detector sees the whole
+    image at 192 px, where a hand a tenth of a large photo's height is a few pixels wide. A hand
+    found twice (mostly inside another box) is kept once, the whole image's box first.
+    """
+    detector = detector or default_detector()
+    hands = detector.detect(image, max_hands)
+    h, w = image.shape[:2]
+    if not tiles or len(hands) >= max_hands or max(h, w) < TILE_MIN_SIDE:
+        return hands
+    th, tw = round(h * TILE_FRACTION), round(w * TILE_FRACTION)
+    for y0 in (0, h - th):
+        for x0 in (0, w - tw):
+            for hand in detector.detect(np.ascontiguousarray(image[y0 : y0 + th, x0 : x0 + tw]), max_hands):
+                x, y, bw, bh = hand.bbox
+                moved = replace(
+                    hand,
+                    bbox=(x + x0, y + y0, bw, bh),
+                    landmarks_2d=None if hand.landmarks_2d is None else hand.landmarks_2d + [x0, y0],
+                )
+                if all(_overlap(moved.bbox, kept.bbox) < 0.5 for kept in hands):
+                    hands.append(moved)
+    hands.sort(key=lambda b: -b.score)
+    return hands[:max_hands]
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection of two (x, y, w, h) boxes over the smaller one's area."""
+    iw = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    ih = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    return max(iw, 0.0) * max(ih, 0.0) / max(min(a[2] * a[3], b[2] * b[3]), 1e-9)
