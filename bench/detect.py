@@ -83,11 +83,9 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=60, help="scenes per view set")
     parser.add_argument("--out", type=Path, default=Path("detect_report"))
     args = parser.parse_args()
-    estimator = HandPoseEstimator.default()
+    estimator, hand = HandPoseEstimator.default(), load_hand_model("openhand")
     for view, spread in VIEWS.items():
-        generator = Generator(
-            load_hand_model("openhand"), SynthConfig(occluder_prob=0.0, view_spread_deg=spread), seed=21
-        )
+        generator = Generator(hand, SynthConfig(occluder_prob=0.0, view_spread_deg=spread), seed=21)
         score_scenes(generator, np.random.default_rng(21), args.scenes, estimator, view)
     generator = Generator(hand, SynthConfig(occluder_prob=0.0), seed=21)
     one_hand = [make_scene(generator, np.random.default_rng(22), 1000 + i)[0] for i in range(20)]
