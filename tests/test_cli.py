@@ -34,7 +34,7 @@ def test_hand_info_text_and_mano(tmp_path, capsys):
     assert "n_vertices" in out and "778" in out and "MANO licence" in out
 
 
-@pytest.mark.parametrize("suffix", [".obj", ".ply"])
+@pytest.mark.parametrize("suffix", [".obj", ".ply", ".glb"])
 def test_hand_export_round_trip(tmp_path, suffix):
     out = tmp_path / f"peace{suffix}"
     assert main(["hand", "export", "--gesture", "peace", "--out", str(out)]) == 0

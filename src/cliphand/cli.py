@@ -371,9 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print one JSON object")
     info.set_defaults(func=cmd_hand_info)
 
-    export = with_model(hand.add_parser("export", help="write the mesh in a gesture as .obj or .ply"))
+    export = with_model(hand.add_parser("export", help="write the mesh in a gesture as .obj, .ply or .glb"))
     export.add_argument("--gesture", default="rest", help="a gesture name, or 'rest' (default)")
-    export.add_argument("--out", required=True, type=Path, help="output .obj or .ply")
+    export.add_argument("--out", required=True, type=Path, help="output .obj, .ply or .glb")
     export.set_defaults(func=cmd_hand_export)
 
     show = with_model(hand.add_parser("show", help="draw gesture templates as a labelled PNG grid"))
@@ -476,7 +476,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON camera matrix K: one 3x3 for all inputs, a list with one per input (FreiHAND's *_K.json), "
         "or {file name: 3x3}; places the hands in metres",
     )
-    predict.add_argument("--mesh-format", choices=(".obj", ".ply"), default=".obj")
+    predict.add_argument(
+        "--mesh-format", choices=(".obj", ".ply", ".glb"), default=".obj", help="one mesh file per hand"
+    )
     predict.add_argument("--min-cutoff", type=float, default=1.0, help="video One Euro filter: cut-off at rest (Hz)")
     predict.add_argument("--beta", type=float, default=0.5, help="video One Euro filter: speed coefficient")
     predict.add_argument("--d-cutoff", type=float, default=1.0, help="video One Euro filter: derivative cut-off (Hz)")
