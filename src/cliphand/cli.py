@@ -319,6 +319,31 @@ def cmd_live(args: argparse.Namespace) -> None:
           f"tracks {stats['track_ids']}" + (f"; wrote {args.out}" if args.out else ""))  # fmt: skip
 
 
+def cmd_serve(args: argparse.Namespace) -> None:
+    try:
+        import uvicorn
+
+        from cliphand.serve.app import ServeSettings, create_app
+    except ImportError:
+        raise CliError("cliphand serve needs FastAPI and uvicorn: pip install 'cliphand[serve]'") from None
+    if args.workers < 1 or args.queue < 0 or args.timeout <= 0 or args.max_upload_mb <= 0:
+        raise CliError("--workers must be at least 1, --queue at least 0, --timeout and --max-upload-mb positive")
+    if args.checkpoint is not None and not args.checkpoint.is_file():
+        raise CliError(f"checkpoint not found: {args.checkpoint}")
+    settings = ServeSettings(
+        checkpoint=None if args.checkpoint is None else str(args.checkpoint),
+        workers=args.workers,
+        backend=args.backend,
+        max_upload_mb=args.max_upload_mb,
+        timeout_s=args.timeout,
+        queue=args.queue,
+        cors_origin=args.cors,
+    )
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"cliphand: serving on {args.host}: reachable from other machines", file=sys.stderr)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+
+
 def cmd_export_onnx(args: argparse.Namespace) -> None:
     from cliphand.infer.onnx import export_onnx
 
@@ -495,6 +520,20 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--frames", type=int, help="stop after this many frames")
     live.add_argument("--no-window", action="store_true", help="do not open a window even when a display exists")
     live.set_defaults(func=cmd_live)
+
+    serve = commands.add_parser("serve", help="a web page and an HTTP API (pip install 'cliphand[serve]')",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--checkpoint", type=Path, help="a .pt or .onnx model (default: the shipped model)")
+    serve.add_argument("--workers", type=int, default=1, help="models loaded, predictions run at once")
+    serve.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto",
+                       help="auto: ONNX Runtime when installed (the checkpoint is exported once, cached)")  # fmt: skip
+    serve.add_argument("--queue", type=int, default=8, help="requests that may wait for a worker; more get 503")
+    serve.add_argument("--timeout", type=float, default=30.0, help="seconds per prediction before 504")
+    serve.add_argument("--max-upload-mb", type=float, default=10.0, help="larger requests get 413")
+    serve.add_argument("--cors", metavar="ORIGIN", help="allow browser pages from this origin (default: none)")
+    serve.set_defaults(func=cmd_serve)
 
     export = commands.add_parser("export-onnx", help="export a checkpoint's inference path to ONNX")
     export.add_argument("--checkpoint", required=True, type=Path)
