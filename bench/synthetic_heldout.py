@@ -22,7 +22,7 @@ from cliphand.eval.protocols import evaluate_freihand
 from cliphand.hand import load_hand_model
 from cliphand.hand.gestures import gesture_templates
 from cliphand.infer import HandPoseEstimator
-from cliphand.synth.generator import Generator, SynthConfig
+from cliphand.synth.generator import Generator, heldout_config
 
 SEED = 987
 
@@ -34,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     estimator = HandPoseEstimator.from_checkpoint(args.checkpoint) if args.checkpoint else HandPoseEstimator.default()
     hand = load_hand_model("openhand")
-    generator = Generator(hand, SynthConfig(), seed=SEED)
+    generator = Generator(hand, heldout_config(), seed=SEED)
     samples = [generator.sample(i) for i in range(max(args.images))]
     predictions = []
     for start in range(0, len(samples), 32):

@@ -19,7 +19,7 @@ from cliphand.hand import load_hand_model
 from cliphand.hand.gestures import gesture_templates
 from cliphand.infer import HandPoseEstimator
 from cliphand.model.checkpoint import CheckpointError, load_checkpoint
-from cliphand.synth.generator import Generator, SynthConfig
+from cliphand.synth.generator import Generator, heldout_config
 from cliphand.train.checkpoint import save_checkpoint
 
 REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "real" / "freihand_eval200"
@@ -40,7 +40,7 @@ def estimator():
 @pytest.fixture(scope="module")
 def held_out():
     """32 synthetic images from a seed no release was trained on, with their labels."""
-    generator = Generator(load_hand_model("openhand"), SynthConfig(), seed=987)
+    generator = Generator(load_hand_model("openhand"), heldout_config(), seed=987)
     return [generator.sample(i) for i in range(32)]
 
 

@@ -424,3 +424,9 @@ def _motion_blur(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         t = k - (length - 1) / 2
         acc += np.roll(image, (round(t * dy), round(t * dx)), axis=(0, 1))
     return (acc / length).astype(np.uint8)
+
+
+def heldout_config() -> SynthConfig:
+    """The held-out benchmark images' settings (seed 987): cliphand 0.3.0's pose mix, before the
+    grasp synergy, so released figures stay comparable across generator changes."""
+    return SynthConfig(template_prob=0.5, interpolation_prob=0.25, natural_prob=0.0)
