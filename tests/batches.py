@@ -22,3 +22,26 @@ def random_batch(size: int, num_vertices: int, image_size: int, focal: float = 3
         "has_mask": torch.zeros(size, dtype=torch.bool),
         "prompt": ['an image of a hand on a green background in a gesture that means "fist"'] * size,
     }
+
+
+def tiny_checkpoint(path, layer_scale: float | None = None):
+    """Write an untrained `tiny` network as a checkpoint at `path` (seed 0) and return the path.
+
+    layer_scale: set every PAT layer scale to this, as after training, so that every path of
+    the network counts (at init they are near zero)."""
+    from cliphand.hand import load_hand_model
+    from cliphand.model import build_model, load_config
+    from cliphand.train.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    config, hand = load_config("tiny"), load_hand_model("openhand")
+    model = build_model(config, hand)
+    if layer_scale is not None:
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if name.rsplit(".", 1)[-1] in ("scale1", "scale2"):
+                    param.fill_(layer_scale)
+    hand_id = {"name": hand.name, "mesh_hash": hand.mesh_hash}
+    return save_checkpoint(
+        path, {"config": config.to_dict(), "model": model.state_dict(), "step": 0, "hand_model": hand_id}
+    )

@@ -1,29 +1,16 @@
 import numpy as np
 import pytest
-import torch
+from batches import tiny_checkpoint
 from PIL import Image
 
 from cliphand.hand import load_hand_model
 from cliphand.infer import HandPoseEstimator
 from cliphand.infer.estimator import InferenceError, load_image
-from cliphand.model import build_model, load_config
-from cliphand.train.checkpoint import save_checkpoint
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    config = load_config("tiny")
-    hand = load_hand_model("openhand")
-    model = build_model(config, hand)
-    with torch.no_grad():  # layer scales as after training, so that every path of the network counts
-        for name, param in model.named_parameters():
-            if name.rsplit(".", 1)[-1] in ("scale1", "scale2"):
-                param.fill_(0.5)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(path, {"config": config.to_dict(), "model": model.state_dict(), "step": 0,
-                           "hand_model": {"name": hand.name, "mesh_hash": hand.mesh_hash}})  # fmt: skip
-    return path
+    return tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt", layer_scale=0.5)
 
 
 @pytest.fixture(scope="module")

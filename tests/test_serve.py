@@ -2,33 +2,24 @@ import asyncio
 import io
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed")
+from batches import tiny_checkpoint  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
-from cliphand.hand import load_hand_model  # noqa: E402
 from cliphand.hand.meshio import load_mesh  # noqa: E402
-from cliphand.model import build_model, load_config  # noqa: E402
+from cliphand.model import load_config  # noqa: E402
 from cliphand.serve.app import ServeSettings, create_app  # noqa: E402
 from cliphand.serve.pool import Busy, ModelPool, TimedOut  # noqa: E402
-from cliphand.train.checkpoint import save_checkpoint  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    config, hand = load_config("tiny"), load_hand_model("openhand")
-    model = build_model(config, hand)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(path, {"config": config.to_dict(), "model": model.state_dict(), "step": 0,
-                           "hand_model": {"name": hand.name, "mesh_hash": hand.mesh_hash}})  # fmt: skip
-    return path
+    return tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt")
 
 
 @pytest.fixture(scope="module")
@@ -132,12 +123,15 @@ def test_requests_that_are_not_forms(client):
         assert response.status_code == 400 and response.json()["error"]
 
 
-def test_uploads_stay_in_memory(client):
-    before = set(Path(tempfile.gettempdir()).iterdir())
+def test_uploads_stay_in_memory(client, monkeypatch):
+    opened = []
+    for name in ("TemporaryFile", "NamedTemporaryFile", "mkstemp"):  # every way a spooled upload reaches disk
+        original = getattr(tempfile, name)
+        monkeypatch.setattr(tempfile, name, lambda *a, _f=original, _n=name, **k: opened.append(_n) or _f(*a, **k))
     big = _jpeg(1200, 1600, seed=3)  # over 1 MB: a framework's default would spool it to disk
     assert len(big) > 2**20
     assert _predict(client, big, bbox="100,100,400,400").status_code == 200
-    assert set(Path(tempfile.gettempdir()).iterdir()) == before
+    assert opened == []
 
 
 @pytest.mark.parametrize("fmt", [".obj", ".ply", ".glb"])

@@ -34,15 +34,11 @@ def test_one_euro_follows_fast_motion_with_beta():
 def test_video_prediction_writes_overlay_video_and_json_lines(tmp_path):
     iio = pytest.importorskip("imageio.v3")
     pytest.importorskip("imageio_ffmpeg")
-    from cliphand.cli import main
-    from cliphand.hand import load_hand_model
-    from cliphand.model import build_model, load_config
-    from cliphand.train.checkpoint import save_checkpoint
+    from batches import tiny_checkpoint
 
-    config, hand = load_config("tiny"), load_hand_model("openhand")
-    state = {"config": config.to_dict(), "model": build_model(config, hand).state_dict(), "step": 0,
-             "hand_model": {"name": hand.name, "mesh_hash": hand.mesh_hash}}  # fmt: skip
-    ckpt = save_checkpoint(tmp_path / "tiny.pt", state)
+    from cliphand.cli import main
+
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pt")
     rng = np.random.default_rng(1)
     frames = (rng.random((5, 64, 80, 3)) * 255).astype(np.uint8)
     clip = tmp_path / "clip.mp4"

@@ -90,6 +90,14 @@ def hand_record(pred: HandPrediction) -> dict:
     return record
 
 
+def image_record(image: np.ndarray, preds: Sequence[HandPrediction], focal: float | None = None,
+                 intrinsics: np.ndarray | None = None) -> dict:  # fmt: skip
+    """{"width", "height", "K", "hands"} of one image: the per-image JSON, without its name."""
+    h, w = image.shape[:2]
+    K = preds[0].K if preds else camera_matrix(w, h, focal, intrinsics)
+    return {"width": w, "height": h, "K": np.round(K, 4).tolist(), "hands": [hand_record(p) for p in preds]}
+
+
 def predict_images(
     estimator: HandPoseEstimator,
     paths: Sequence[Path],
@@ -128,10 +136,7 @@ def predict_images(
             continue
         if not preds:
             print(f"cliphand: no hand found in {path}", file=sys.stderr)
-        h, w = image.shape[:2]
-        K = preds[0].K if preds else camera_matrix(w, h, focal, K_given)
-        record = {"image": path.name, "width": w, "height": h, "K": np.round(K, 4).tolist(),
-                  "hands": [hand_record(p) for p in preds]}  # fmt: skip
+        record = {"image": path.name, **image_record(image, preds, focal, K_given)}
         try:
             text = json.dumps(record, allow_nan=False)
         except ValueError:  # a non-finite prediction: say so rather than write invalid JSON

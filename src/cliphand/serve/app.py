@@ -34,8 +34,8 @@ from python_multipart.multipart import FormParser, parse_options_header
 import cliphand
 from cliphand.detect import DetectorUnavailable
 from cliphand.hand.meshio import MESH_FORMATS, mesh_bytes
-from cliphand.infer.estimator import MIN_SIDE, HandPoseEstimator, InferenceError, camera_matrix
-from cliphand.infer.predict import hand_record
+from cliphand.infer.estimator import MIN_SIDE, HandPoseEstimator, InferenceError
+from cliphand.infer.predict import image_record
 from cliphand.model.checkpoint import load_model_from_checkpoint
 from cliphand.serve.pool import Busy, ModelPool, TimedOut
 
@@ -280,14 +280,7 @@ def predict_record(estimator: HandPoseEstimator, image: np.ndarray, bbox, focal,
         hands = estimator.predict_hands(image, max_hands, focal)
     else:
         hands = [estimator.predict(image, bbox=bbox, is_left=left, focal=focal, detect=False)]
-    h, w = image.shape[:2]
-    return {
-        "width": w,
-        "height": h,
-        "K": np.round(camera_matrix(w, h, focal), 4).tolist(),
-        "hands": [hand_record(p) for p in hands],
-        "faces": estimator.faces.tolist(),
-    }
+    return {**image_record(image, hands, focal), "faces": estimator.faces.tolist()}
 
 
 def model_info(pool: ModelPool, checkpoint: str) -> dict:
