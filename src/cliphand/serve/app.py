@@ -233,6 +233,8 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
         raise
     except Image.DecompressionBombError:
         raise ApiError(400, f"image is over the {max_pixels:,}-pixel limit") from None
+    except Image.UnidentifiedImageError:
+        raise ApiError(400, "not a readable image: expected JPEG, PNG, WebP or BMP bytes") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise ApiError(400, f"not a readable image: {str(exc).splitlines()[0]}") from None
     if min(array.shape[:2]) < MIN_SIDE:
