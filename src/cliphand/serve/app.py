@@ -93,6 +93,10 @@ def create_app(settings: ServeSettings | None = None, pool: ModelPool | None = N
     async def page() -> HTMLResponse:
         return HTMLResponse(_static("index.html"))
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return Response(status_code=204)  # no icon, and no 404 in the browser's console
+
     @app.get("/static/{name}", include_in_schema=False)
     async def static(name: str) -> Response:
         if name not in ("viewer.js", "page.js"):  # a fixed list: no path from the client reaches the disk
