@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from cliphand import default_checkpoint
 from cliphand.data.augment import background_image
 from cliphand.data.geometry import project
 from cliphand.detect import detect_hands
@@ -32,6 +33,7 @@ from cliphand.hand import load_hand_model
 from cliphand.infer import HandPoseEstimator
 from cliphand.infer.estimator import load_image
 from cliphand.infer.tracking import box_iou
+from cliphand.serve.pool import onnx_file
 from cliphand.synth.generator import Generator, SynthConfig
 
 WILD = Path(__file__).resolve().parents[1] / ".." / "shared" / "real" / "wild"
@@ -90,10 +92,12 @@ def main() -> None:
     generator = Generator(hand, SynthConfig(occluder_prob=0.0), seed=21)
     one_hand = [make_scene(generator, np.random.default_rng(22), 1000 + i)[0] for i in range(20)]
     mediapipe = [timed(lambda f=f: detect_hands(f, max_hands=1)) for f in one_hand]
-    ours = [timed(lambda f=f: estimator.predict_hands(f, max_hands=1)) for f in one_hand]
-    m, o = statistics.median(mediapipe), statistics.median(ours)
-    print(f"per frame (median of 20, one hand): MediaPipe Hands {m:.1f} ms; detector + cliphand {o:.1f} ms "
-          f"({o / m:.2f}x)")  # fmt: skip
+    onnx = HandPoseEstimator.from_checkpoint(onnx_file(default_checkpoint()), backend="onnx")  # as `serve` runs
+    m = statistics.median(mediapipe)
+    print(f"per frame (median of 20, one hand): MediaPipe Hands {m:.1f} ms")
+    for name, runner in (("PyTorch", estimator), ("ONNX Runtime", onnx)):
+        o = statistics.median(timed(lambda f=f, r=runner: r.predict_hands(f, max_hands=1)) for f in one_hand)
+        print(f"  detector + cliphand ({name}) {o:.1f} ms ({o / m:.2f}x MediaPipe)")
     if WILD.is_dir():
         sheet(sorted(WILD.glob("*.jpg")), estimator, args.out / "wild.png")
         print(f"wrote {args.out / 'wild.png'}")

@@ -1,8 +1,13 @@
-"""A random training batch in the shape collate_samples produces, for network tests."""
+"""Test inputs: a random training batch in the shape collate_samples produces, a tiny checkpoint,
+and a rendered two-hand scene for detection."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+
+from cliphand.hand import load_hand_model
+from cliphand.synth.generator import Generator, SynthConfig
 
 
 def random_batch(size: int, num_vertices: int, image_size: int, focal: float = 300.0) -> dict[str, torch.Tensor]:
@@ -45,3 +50,21 @@ def tiny_checkpoint(path, layer_scale: float | None = None):
     return save_checkpoint(
         path, {"config": config.to_dict(), "model": model.state_dict(), "step": 0, "hand_model": hand_id}
     )
+
+
+def two_hand_scene() -> tuple[np.ndarray, dict[str, tuple[int, int, int, int]]]:
+    """A 480x320 frame with a right hand on the left and a mirrored (left) hand on the right,
+    both rendered by the synthetic generator (palm to the camera, fingers up), and their boxes."""
+    config = SynthConfig(view_spread_deg=25, occluder_prob=0.0, backgrounds="colors", sleeve_prob=0.0, fill=(0.7, 0.8))
+    generator = Generator(load_hand_model("openhand"), config, seed=3)
+    frame = np.full((320, 480, 3), 235, np.uint8)
+    boxes = {}
+    for side, x0 in (("right", 10), ("left", 250)):
+        sample = generator.sample(0 if side == "right" else 1)
+        image, mask = sample.image, sample.mask
+        if side == "left":
+            image, mask = image[:, ::-1], mask[:, ::-1]
+        frame[48:272, x0 : x0 + 224] = image
+        ys, xs = np.nonzero(mask)
+        boxes[side] = (x0 + xs.min(), 48 + ys.min(), xs.max() - xs.min(), ys.max() - ys.min())
+    return frame, boxes

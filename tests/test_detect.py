@@ -4,30 +4,15 @@ import json
 
 import numpy as np
 import pytest
+from batches import two_hand_scene
 from PIL import Image
 
 from cliphand.cli import main
-from cliphand.hand import load_hand_model
-from cliphand.synth.generator import Generator, SynthConfig
 
 
 @pytest.fixture(scope="module")
 def scene():
-    """A 480x320 frame with a right hand on the left and a mirrored (left) hand on the right,
-    both rendered by the synthetic generator (palm to the camera, fingers up), and their boxes."""
-    config = SynthConfig(view_spread_deg=25, occluder_prob=0.0, backgrounds="colors", sleeve_prob=0.0, fill=(0.7, 0.8))
-    generator = Generator(load_hand_model("openhand"), config, seed=3)
-    frame = np.full((320, 480, 3), 235, np.uint8)
-    boxes = {}
-    for side, x0 in (("right", 10), ("left", 250)):
-        sample = generator.sample(0 if side == "right" else 1)
-        image, mask = sample.image, sample.mask
-        if side == "left":
-            image, mask = image[:, ::-1], mask[:, ::-1]
-        frame[48:272, x0 : x0 + 224] = image
-        ys, xs = np.nonzero(mask)
-        boxes[side] = (x0 + xs.min(), 48 + ys.min(), xs.max() - xs.min(), ys.max() - ys.min())
-    return frame, boxes
+    return two_hand_scene()
 
 
 def _iou(a, b):
