@@ -104,19 +104,17 @@ def timed(run, repeats: int) -> float:
 
 def test_images() -> tuple[bytes, bytes, str]:
     """(a photo for detection, a hand crop, the crop's box), as JPEG bytes."""
-    photos = sorted(WILD.glob("*.jpg")) if WILD.is_dir() else []
-    if photos:
-        photo = photos[0].read_bytes()
-    else:  # no real photo here: a synthetic hand pasted into a larger frame
-        from cliphand.synth.generator import Generator, SynthConfig
-
-        frame = np.full((480, 640, 3), 90, np.uint8)
-        frame[128:352, 208:432] = Generator(SynthConfig(seed=5)).sample(0).image
-        photo = jpeg(frame)
+    from cliphand.hand import load_hand_model
     from cliphand.synth.generator import Generator, SynthConfig
 
-    crop = jpeg(Generator(SynthConfig(seed=5)).sample(1).image)
-    return photo, crop, "0,0,224,224"
+    generator = Generator(load_hand_model("openhand"), SynthConfig(view_spread_deg=25, occluder_prob=0.0), seed=5)
+    crop = jpeg(generator.sample(1).image)
+    photos = sorted(WILD.glob("*.jpg")) if WILD.is_dir() else []
+    if photos:
+        return photos[0].read_bytes(), crop, "0,0,224,224"
+    frame = np.full((480, 640, 3), 90, np.uint8)  # no real photo here: a synthetic hand in a larger frame
+    frame[128:352, 208:432] = generator.sample(0).image
+    return jpeg(frame), crop, "0,0,224,224"
 
 
 def jpeg(image: np.ndarray) -> bytes:

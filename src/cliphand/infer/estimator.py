@@ -15,6 +15,7 @@ mirrored back.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,20 +58,22 @@ class HandPrediction:
     def handedness(self) -> str:
         return "left" if self.is_left else "right"
 
-    def to_dict(self) -> dict:
-        return {
+    def to_dict(self, faces: bool = True) -> dict:
+        """JSON-ready values; faces=False leaves out faces, K and is_left (per-image in the JSON
+        `predict` writes, and the largest part of the conversion)."""
+        record = {
             "joints_3d": self.joints_3d.round(6).tolist(),
             "joints_2d": self.joints_2d.round(3).tolist(),
             "vertices": self.vertices.round(6).tolist(),
-            "faces": self.faces.tolist(),
             "camera": self.camera.round(6).tolist(),
-            "K": self.K.round(4).tolist(),
             "confidence": round(float(self.confidence), 4),
-            "is_left": self.is_left,
             "handedness": self.handedness,
             "score": None if self.score is None else round(float(self.score), 4),
             "bbox": None if self.bbox is None else [round(float(v), 2) for v in self.bbox],
         }
+        if faces:
+            record.update(faces=self.faces.tolist(), K=self.K.round(4).tolist(), is_left=self.is_left)
+        return record
 
 
 def load_image(image: str | Path | np.ndarray | Image.Image) -> np.ndarray:
@@ -149,6 +152,11 @@ class HandPoseEstimator:
     def __init__(self, model, faces: np.ndarray, image_size: int, backend: str = "torch", device: str = "cpu") -> None:
         self.model, self.faces, self.size, self.backend = model, faces, image_size, backend
         self.device = torch.device(device)
+
+    @functools.cached_property
+    def faces_list(self) -> list[list[int]]:
+        """faces (F, 3) as JSON-ready lists, converted once (3,196 triangles take milliseconds)."""
+        return self.faces.tolist()
 
     @classmethod
     def default(cls, device: str = "cpu") -> HandPoseEstimator:
@@ -236,7 +244,9 @@ class HandPoseEstimator:
             crops.append(crop)
             Ks.append(K)
             crop_Ks.append(K_crop)
-        batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255.0
+        # (B, 3, S, S) in [0, 1], built in NumPy: a torch op here wakes torch's thread pool, which then
+        # competes with ONNX Runtime's for the cores
+        batch = torch.from_numpy(np.ascontiguousarray(np.stack(crops).transpose(0, 3, 1, 2), dtype=np.float32) / 255)
         out = self._run(batch)
         K_crop_t = torch.as_tensor(np.stack(crop_Ks), dtype=torch.float32)
         root = root_translation(out["camera"], K_crop_t, self.size)[:, None]
@@ -294,9 +304,16 @@ class HandPoseEstimator:
 
 
 def _confidence(heatmaps: torch.Tensor | None, batch: int) -> np.ndarray:
-    """Mean over joints of the probability mass near each heatmap's peak (3x3), in [0, 1]."""
+    """Mean over joints of the probability mass near each heatmap's peak (3x3), in [0, 1].
+
+    In NumPy: on tensors this small, torch's per-op thread dispatch costs more than the sums."""
     if heatmaps is None:
         return np.ones(batch)
-    joints = heatmaps[:, :21].flatten(2).softmax(-1).reshape(heatmaps.shape[0], 21, *heatmaps.shape[2:])
-    mass = torch.nn.functional.avg_pool2d(joints, 3, stride=1, padding=1) * 9  # 3x3 sums
-    return mass.flatten(2).max(-1).values.mean(-1).numpy()
+    logits = heatmaps[:, :21].numpy().astype(np.float64)
+    b, j, h, w = logits.shape
+    flat = logits.reshape(b, j, -1)
+    prob = np.exp(flat - flat.max(-1, keepdims=True))
+    prob = (prob / prob.sum(-1, keepdims=True)).reshape(b, j, h, w)
+    padded = np.pad(prob, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    mass = sum(padded[:, :, dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3))  # 3x3 sums
+    return mass.reshape(b, j, -1).max(-1).mean(-1)

@@ -95,7 +95,7 @@ class OnnxHandModel:
         self.has_heatmaps = json.loads(meta["cliphand.config"]).get("mhf", True)
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        values = self.session.run(list(OUTPUTS), {"image": image.numpy().astype(np.float32)})
+        values = self.session.run(list(OUTPUTS), {"image": np.ascontiguousarray(image.numpy(), dtype=np.float32)})
         out = {name: torch.from_numpy(v) for name, v in zip(OUTPUTS, values, strict=True)}
         if not self.has_heatmaps:
             out.pop("heatmaps")

@@ -84,10 +84,7 @@ def overlay(image: np.ndarray, preds: HandPrediction | Sequence[HandPrediction],
 
 def hand_record(pred: HandPrediction) -> dict:
     """One hand of the per-image JSON (faces and K are per image, not per hand)."""
-    record = pred.to_dict()
-    for key in ("faces", "K", "is_left"):
-        record.pop(key)
-    return record
+    return pred.to_dict(faces=False)
 
 
 def image_record(image: np.ndarray, preds: Sequence[HandPrediction], focal: float | None = None,

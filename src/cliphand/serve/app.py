@@ -286,7 +286,7 @@ def predict_record(estimator: HandPoseEstimator, image: np.ndarray, bbox, focal,
         hands = estimator.predict_hands(image, max_hands, focal)
     else:
         hands = [estimator.predict(image, bbox=bbox, is_left=left, focal=focal, detect=False)]
-    return {**image_record(image, hands, focal), "faces": estimator.faces.tolist()}
+    return {**image_record(image, hands, focal), "faces": estimator.faces_list}
 
 
 def model_info(pool: ModelPool, checkpoint: str) -> dict:
