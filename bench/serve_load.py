@@ -172,7 +172,7 @@ def main() -> None:
     print(f"cliphand bench, ONNX Runtime batch 1: {onnx_fps:.1f} FPS")
 
     photo, crop, box = test_images()
-    pool = ModelPool(checkpoint, workers=1, backend="onnx")  # the server's own loader: same ONNX file and threads
+    pool = ModelPool(checkpoint, workers=args.workers, backend="onnx")  # the server's loader: same file and threads
     estimator = pool._free.get()
     photo_array = np.asarray(Image.open(BytesIO(photo)).convert("RGB"))
     crop_array = np.asarray(Image.open(BytesIO(crop)).convert("RGB"))
