@@ -170,3 +170,24 @@ def test_crop_from_a_given_box(freihand_root):
     np.testing.assert_allclose(s.joints_2d[0], [59.5, 59.5], atol=1e-6)  # the wrist sits at the crop centre
     np.testing.assert_allclose(_red_centroid(s.image), s.joints_2d[0], atol=1.5)
     assert s.K[0, 0] == pytest.approx(record.K[0, 0] * 2)  # 60 px -> 120 px
+
+
+def test_colour_randomisation_turns_hues_keeps_grey_and_greys_out():
+    from cliphand.data.augment import AugmentConfig, color_jitter, hue_rotation
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    plain = AugmentConfig(brightness=0.0, contrast=0.0, saturation=0.0)
+    assert np.array_equal(color_jitter(image, np.random.default_rng(1), plain), image)  # defaults: colours unchanged
+    turned = color_jitter(
+        image, np.random.default_rng(1), AugmentConfig(brightness=0, contrast=0, saturation=0, hue_deg=40)
+    )
+    assert not np.array_equal(turned, image)
+    again = color_jitter(
+        image, np.random.default_rng(1), AugmentConfig(brightness=0, contrast=0, saturation=0, hue_deg=40)
+    )
+    assert np.array_equal(turned, again)  # deterministic per seed
+    np.testing.assert_allclose(hue_rotation(0.7) @ [90.0, 90.0, 90.0], [90, 90, 90], atol=1e-9)  # grey stays grey
+    np.testing.assert_allclose(hue_rotation(2 * np.pi / 3) @ [255.0, 0, 0], [0, 255, 0], atol=1e-9)  # red -> green
+    grey = color_jitter(image, rng, AugmentConfig(brightness=0, contrast=0, saturation=0, gray_prob=1.0))
+    assert np.abs(grey.astype(int) - grey[..., :1]).max() <= 1

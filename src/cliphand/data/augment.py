@@ -28,6 +28,8 @@ class AugmentConfig:
     noise_std: float = 4.0  # max std of Gaussian pixel noise, in 0-255 units
     background_prob: float = 0.8  # chance to replace the background where a mask allows
     backgrounds: str = "mixed"  # "colors", "textures", "clutter", "mixed", or a folder of images
+    hue_deg: float = 0.0  # uniform hue rotation in +-hue_deg (skin tones the renderer never made)
+    gray_prob: float = 0.0  # chance of a greyscale image (shape cues without colour)
 
     @classmethod
     def none(cls) -> AugmentConfig:
@@ -50,7 +52,18 @@ def color_jitter(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig
     x = (x - mean) * rng.uniform(1 - cfg.contrast, 1 + cfg.contrast) + mean
     gray = x.mean(-1, keepdims=True)
     x = (x - gray) * rng.uniform(1 - cfg.saturation, 1 + cfg.saturation) + gray
+    if cfg.hue_deg > 0:
+        x = x @ hue_rotation(np.radians(rng.uniform(-cfg.hue_deg, cfg.hue_deg))).T
+    if cfg.gray_prob > 0 and rng.random() < cfg.gray_prob:
+        x = np.repeat(x.mean(-1, keepdims=True), 3, axis=-1)
     return np.clip(x, 0, 255).astype(np.uint8)
+
+
+def hue_rotation(angle: float) -> np.ndarray:
+    """(3, 3) RGB matrix that turns colours by `angle` radians about the grey axis (keeps grey grey)."""
+    axis = np.full(3, 1 / np.sqrt(3))
+    cross = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.cos(angle) * np.eye(3) + np.sin(angle) * cross + (1 - np.cos(angle)) * np.outer(axis, axis)
 
 
 def blur_and_noise(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:

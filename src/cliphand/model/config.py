@@ -44,6 +44,8 @@ class TrainSettings:
     checkpoint_every_steps: int = 200
     num_workers: int = 2
     augment: bool = True
+    augment_hue_deg: float = 0.0  # AugmentConfig.hue_deg
+    augment_gray_prob: float = 0.0  # AugmentConfig.gray_prob
 
 
 @dataclass

@@ -31,6 +31,7 @@ from cliphand.data.dataset import DataError
 from cliphand.eval.protocols import evaluate_freihand
 from cliphand.model import ModelConfig, build_model
 from cliphand.model.cliphand import CLIPHand, load_config_hand
+from cliphand.model.config import ConfigError, config_from_dict
 from cliphand.model.losses import compute_losses
 from cliphand.train.checkpoint import CheckpointError, config_differences, load_checkpoint, save_checkpoint
 from cliphand.train.distributed import Dist, all_reduce_mean, epoch_batches, init_distributed
@@ -159,7 +160,7 @@ class Trainer:
         seed_everything(o.seed)
         records = dataset_records(o.dataset, o.data, "training")
         train_records, val_records = split_records(records, s.val_fraction)
-        augment = AugmentConfig() if s.augment else None
+        augment = AugmentConfig(hue_deg=s.augment_hue_deg, gray_prob=s.augment_gray_prob) if s.augment else None
         on_error = "skip" if o.skip_bad_samples else "raise"
         self.train_set = HandDataset(train_records, cfg.image_size, augment, seed=o.seed, on_error=on_error)
         self.val_set = HandDataset(val_records, cfg.image_size, None, seed=o.seed, on_error=on_error)
@@ -215,7 +216,11 @@ class Trainer:
         if not last.exists():
             raise CheckpointError(f"nothing to resume: {last} does not exist")
         state = load_checkpoint(last)
-        differences = config_differences(state["config"], self.config.to_dict())
+        try:  # settings added to cliphand since the run began take their defaults, as the run had them
+            stored = config_from_dict(state["config"], str(last)).to_dict()
+        except ConfigError:
+            stored = state["config"]
+        differences = config_differences(stored, self.config.to_dict())
         if differences:
             raise CheckpointError(f"{last} was trained with another config (differs in: {', '.join(differences)})")
         self._check_hand_model(state, last)
