@@ -144,29 +144,6 @@ def test_bench_reports_both_backends_and_their_agreement(capsys):
     assert "| onnxruntime | 8 |" in text and "FLOP-bound latency" in text
 
 
-@pytest.mark.parametrize(
-    "extra, message",
-    [
-        (["--bbox", "nan,0,10,10"], "--bbox must be x,y,w,h with finite numbers"),
-        (["--bbox", "0,0,inf,10"], "--bbox must be x,y,w,h with finite numbers"),
-        (["--bbox", "0,0,0,10"], "positive w and h"),
-        (["--bbox", "0,0,-5,10"], "positive w and h"),
-        (["--focal", "nan"], "--focal must be a positive number"),
-        (["--focal", "0"], "--focal must be a positive number"),
-        (["--focal", "-500"], "--focal must be a positive number"),
-        (["--max-hands", "0"], "--max-hands must be at least 1"),
-    ],
-)
-def test_predict_refuses_bad_numbers_in_one_line(checkpoint, tmp_path, capsys, extra, message):
-    from cliphand.cli import main
-
-    Image.fromarray(_photo(90, 110)).save(tmp_path / "a.png")
-    assert main(["predict", str(tmp_path / "a.png"), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "o"),
-                 *extra]) == 2  # fmt: skip
-    err = capsys.readouterr().err
-    assert message in err and err.count("\n") == 1 and not (tmp_path / "o").exists()
-
-
 def test_predict_flags_bad_images_and_keeps_going(checkpoint, tmp_path, capsys):
     import json
 

@@ -10,9 +10,78 @@ from pathlib import Path
 
 from cliphand import __version__
 
+DESCRIPTION = """\
+3D hand pose and hand mesh from a single RGB image (CLIP-Hand), with a pretrained model inside.
+
+common commands:
+  cliphand predict photo.jpg --out results     every hand in a photo: joints, mesh, overlay, JSON
+  cliphand live                                 track hands from the webcam
+  cliphand serve                                a web page and an HTTP API on 127.0.0.1:8000
+  cliphand demo                                 synthetic data -> train -> evaluate -> report
+  cliphand COMMAND --help                       the options of one command
+"""
+
 
 class CliError(Exception):
     """An error to report to the user as one line."""
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none to show or the help says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text or not action.option_strings:
+            return text
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the defaults in --help and one-line usage errors (exit code 2)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _number(kind: type, low: float | None = None, high: float | None = None, low_open: bool = False):
+    """An argparse type: an int or finite float within [low, high] (or (low, high] with low_open)."""
+    span = " and ".join(
+        part for part in (
+            None if low is None else f"{'>' if low_open else '>='} {low:g}",
+            None if high is None else f"<= {high:g}",
+        ) if part
+    )  # fmt: skip
+    name = "an integer" if kind is int else "a number"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {name} {span}, got {text!r}") from None
+        below = low is not None and (value <= low if low_open else value < low)
+        if not math.isfinite(value) or below or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {name} {span}, got {text}")
+        return value
+
+    parse.__name__ = name  # argparse names the type in its own messages
+    return parse
+
+
+POSITIVE_INT = _number(int, 1)
+COUNT = _number(int, 0)
+POSITIVE = _number(float, 0, low_open=True)
+
+
+def _png_path(out: Path, default_name: str) -> Path:
+    """Where a picture goes: into `out` when it is a folder, with .png added when it has no suffix."""
+    out = Path(out)
+    if out.is_dir():
+        return out / default_name
+    return out if out.suffix else out.with_name(out.name + ".png")
 
 
 def _hand_model(args: argparse.Namespace):
@@ -72,7 +141,8 @@ def cmd_hand_show(args: argparse.Namespace) -> None:
     hand_frame = model.frames[0].numpy().T  # model frame -> hand frame
     rotations = [display_rotation(n) @ hand_frame for n in names]
     meshes = [(v.numpy(), j.numpy()) for v, j in zip(verts, joints, strict=True)]
-    out = mesh_grid(meshes, model.faces.numpy(), names, Path(args.out), rotations, columns=min(5, len(names)))
+    out = _png_path(args.out, "gestures.png")
+    out = mesh_grid(meshes, model.faces.numpy(), names, out, rotations, columns=min(5, len(names)))
     print(f"wrote {out} ({len(names)} gestures, {model.name})")
 
 
@@ -80,7 +150,9 @@ def cmd_evaluate_predictions(args: argparse.Namespace) -> None:
     from cliphand.eval.evaluate import evaluate_prediction_files, write_scores
     from cliphand.eval.report import format_scores
 
-    scores = evaluate_prediction_files(args.dataset, args.gt, args.pred, args.unaligned_fscore)
+    if args.out.is_dir():
+        raise CliError(f"--out {args.out} is a folder; give the scores file to write (e.g. {args.out / 'scores.json'})")
+    scores = evaluate_prediction_files(args.dataset, args.gt, args.pred, args.unaligned_fscore, args.split)
     out, plot = write_scores(scores, args.out)
     print(format_scores(scores))
     print(f"wrote {out} and {plot}")
@@ -114,7 +186,11 @@ def cmd_data_check(args: argparse.Namespace) -> int:
         for problem in report["problems"]:
             print(f"  problem: {problem}")
         print("OK" if not report["problems"] else f"{len(report['problems'])} problem(s)")
-    return 0 if not report["problems"] else 1
+    if report["problems"]:
+        print(f"cliphand: {len(report['problems'])} problem(s) in {args.root}; the first: {report['problems'][0]}",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    return 0
 
 
 def cmd_data_show(args: argparse.Namespace) -> None:
@@ -129,7 +205,9 @@ def cmd_data_show(args: argparse.Namespace) -> None:
     s = dataset[args.index]
     vertices_2d = None if s.vertices is None else project(s.vertices, s.K)
     title = f"{s.source} | {GESTURES[s.gesture]}\n{s.prompt}"
-    out = save_sample_figure(s.image, s.joints_2d, s.visible, args.out, vertices_2d, s.mask, title)
+    out = save_sample_figure(
+        s.image, s.joints_2d, s.visible, _png_path(args.out, "sample.png"), vertices_2d, s.mask, title
+    )
     print(f"wrote {out}")
 
 
@@ -141,6 +219,8 @@ def cmd_synth(args: argparse.Namespace) -> None:
     config = SynthConfig(
         size=args.size, backgrounds=args.backgrounds, supersample=args.supersample, view_spread_deg=args.view_spread
     )
+    if args.hand == "mano" and args.mano_path is None:
+        raise CliError("--hand mano needs --mano-path MANO_RIGHT.pkl (MANO is licensed: cliphand cannot ship it)")
     hand_options = {"path": args.mano_path} if args.hand == "mano" else {}
     if args.action == "preview":
         from cliphand.hand import load_hand_model
@@ -148,7 +228,8 @@ def cmd_synth(args: argparse.Namespace) -> None:
         from cliphand.synth.preview import contact_sheet
 
         generator = Generator(load_hand_model(args.hand, **hand_options), config, args.seed)
-        out = contact_sheet([generator.sample(i) for i in range(args.num)], args.out or Path("synth_preview.png"))
+        out = _png_path(args.out or Path("."), "synth_preview.png")
+        out = contact_sheet([generator.sample(i) for i in range(args.num)], out)
         print(f"wrote {out} ({args.num} samples)")
         return
     from cliphand.synth.writer import write_dataset
@@ -163,6 +244,8 @@ def cmd_synth(args: argparse.Namespace) -> None:
         )
     except FileExistsError as exc:
         raise CliError(str(exc)) from None
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"synth interrupted; nothing was written to {args.out}") from None
     print(f"wrote {args.num} samples to {out} (FreiHAND training layout; read with --dataset freihand)")
 
 
@@ -234,12 +317,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
             bbox = []
         if len(bbox) != 4 or not all(math.isfinite(v) for v in bbox) or bbox[2] <= 0 or bbox[3] <= 0:
             raise CliError(f"--bbox must be x,y,w,h with finite numbers and positive w and h, got {args.bbox!r}")
-    if args.focal is not None and not (math.isfinite(args.focal) and args.focal > 0):
-        raise CliError(f"--focal must be a positive number of pixels, got {args.focal}")
-    if args.max_hands < 1:
-        raise CliError(f"--max-hands must be at least 1, got {args.max_hands}")
     if args.focal is not None and args.intrinsics is not None:
         raise CliError("give --focal or --intrinsics, not both")
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        raise CliError(f"no such file or folder: {missing[0]}")
+    if args.out.exists() and not args.out.is_dir():
+        raise CliError(f"--out {args.out} is a file; give a folder for the results")
     if args.checkpoint is None:
         estimator = HandPoseEstimator.default()
     else:
@@ -247,7 +331,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         estimator = HandPoseEstimator.from_checkpoint(args.checkpoint, backend=backend)
     paths = expand_inputs(args.paths, skip_outputs_of=args.out)
     if not paths:
-        raise CliError("no images to process")
+        raise CliError(f"no images or videos in {', '.join(map(str, args.paths))}")
     from cliphand.infer.estimator import InferenceError
     from cliphand.infer.predict import load_intrinsics
 
@@ -378,9 +462,9 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cliphand", description=__doc__)
+    parser = _Parser(prog="cliphand", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"cliphand {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
 
     hand = commands.add_parser("hand", help="hand models: info, export, show").add_subparsers(
         dest="hand_command", required=True
@@ -403,13 +487,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = with_model(hand.add_parser("show", help="draw gesture templates as a labelled PNG grid"))
     show.add_argument("--gesture", default="all", help="'all' or comma-separated gesture names")
-    show.add_argument("--out", default=Path("gestures.png"), type=Path, help="output PNG")
+    show.add_argument("--out", default=Path("gestures.png"), type=Path, help="output PNG (.png is added if missing)")
     show.set_defaults(func=cmd_hand_show)
 
     evaluate = commands.add_parser("evaluate-predictions", help="score a prediction file with the official protocol")
-    evaluate.add_argument("--dataset", choices=("freihand", "rhd", "dexter-object"), default="freihand")
+    evaluate.add_argument("--dataset", choices=("freihand", "rhd", "dexter-object"), default="freihand",
+                          help="which benchmark's protocol scores the file")  # fmt: skip
     evaluate.add_argument("--gt", required=True, type=Path, help="FreiHAND folder, or RHD / Dexter+Object gt JSON")
     evaluate.add_argument("--pred", required=True, type=Path, help="pred.json")
+    evaluate.add_argument("--split", choices=("evaluation", "training"), default="evaluation",
+                          help="FreiHAND: which split's labels (a cliphand synth set has only training)")  # fmt: skip
     evaluate.add_argument("--out", default=Path("scores.json"), type=Path, help="scores.json (PCK plot beside it)")
     evaluate.add_argument(
         "--unaligned-fscore", action="store_true", help="also F-scores without Procrustes (FreiHAND; ~2x slower)"
@@ -420,34 +507,36 @@ def build_parser() -> argparse.ArgumentParser:
         dest="data_command", required=True
     )
     check = data.add_parser("check", help="validate a dataset folder in its official layout")
-    check.add_argument("--dataset", choices=("freihand", "rhd", "dexter-object"), required=True)
-    check.add_argument("--root", type=Path, required=True)
+    check.add_argument("--dataset", choices=("freihand", "rhd", "dexter-object"), default="freihand",
+                       help="the layout the folder is in")  # fmt: skip
+    check.add_argument("--root", type=Path, required=True, help="the dataset folder")
     check.add_argument("--json", action="store_true", help="print one JSON object")
-    check.add_argument("--decode", type=int, default=200, help="images to open per split (default 200)")
+    check.add_argument("--decode", type=COUNT, default=200, help="images to open per split")
     check.add_argument("--full", action="store_true", help="open every image")
     check.set_defaults(func=cmd_data_check)
     show = data.add_parser("show", help="draw one sample with its projected labels")
-    show.add_argument("--dataset", choices=("freihand", "rhd", "dexter-object"), required=True)
-    show.add_argument("--root", type=Path, required=True)
+    show.add_argument("--dataset", choices=("freihand", "rhd", "dexter-object"), default="freihand",
+                      help="the layout the folder is in")  # fmt: skip
+    show.add_argument("--root", type=Path, required=True, help="the dataset folder")
     show.add_argument("--split", default="training", help="training or evaluation (Dexter+Object: ignored)")
-    show.add_argument("--index", type=int, default=0)
+    show.add_argument("--index", type=COUNT, default=0, help="which sample (0-based)")
     show.add_argument("--augment", action="store_true", help="apply training augmentation")
-    show.add_argument("--out", type=Path, default=Path("sample.png"))
+    show.add_argument("--out", type=Path, default=Path("sample.png"), help="output PNG")
     show.set_defaults(func=cmd_data_show)
 
     synth = commands.add_parser("synth", help="render a synthetic dataset (or a preview grid)")
     synth.add_argument("action", nargs="?", choices=("preview",), help="'preview': a labelled contact sheet")
     synth.add_argument("--out", type=Path, help="output folder (or PNG for preview)")
-    synth.add_argument("--num", type=int, default=16, help="number of samples")
-    synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--hand", choices=("openhand", "mano"), default="openhand")
+    synth.add_argument("--num", type=POSITIVE_INT, default=16, help="number of samples")
+    synth.add_argument("--seed", type=int, default=0, help="sample i is a function of (seed, i) alone")
+    synth.add_argument("--hand", choices=("openhand", "mano"), default="openhand", help="hand model")
     synth.add_argument("--mano-path", type=Path, help="MANO_RIGHT.pkl for --hand mano")
-    synth.add_argument("--size", type=int, default=224)
+    synth.add_argument("--size", type=_number(int, 32, 2048), default=224, help="image side in pixels")
     synth.add_argument("--backgrounds", default="mixed", help="colors, textures, mixed, or a folder of images")
-    synth.add_argument("--supersample", type=int, default=1, help="anti-aliasing samples per pixel side")
-    synth.add_argument("--workers", type=int, help="processes (default: every core)")
+    synth.add_argument("--supersample", type=_number(int, 1, 4), default=1, help="anti-aliasing samples per pixel side")
+    synth.add_argument("--workers", type=POSITIVE_INT, help="processes (default: every core)")
     synth.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder whole")
-    synth.add_argument("--view-spread", type=float, default=180.0,
+    synth.add_argument("--view-spread", type=_number(float, 0, 180), default=180.0,
                        help="max degrees from a frontal view (palm to camera, fingers up); 180 = any")  # fmt: skip
     synth.set_defaults(func=cmd_synth)
 
@@ -457,44 +546,53 @@ def build_parser() -> argparse.ArgumentParser:
     summary = model.add_parser("summary", help="parameters, GFLOPs, output shapes and CPU latency of a config")
     summary.add_argument("--config", default="s12", help="a shipped config name or a YAML file")
     summary.add_argument("--json", action="store_true", help="print one JSON object")
-    summary.add_argument("--runs", type=int, default=10, help="timed forward passes for the latency")
+    summary.add_argument("--runs", type=POSITIVE_INT, default=10, help="timed forward passes for the latency")
     summary.add_argument("--no-cm", action="store_true", help="do not load the CM encoders to count them")
     summary.set_defaults(func=cmd_model_summary)
 
     train = commands.add_parser("train", help="train a network (torchrun for several processes)")
     train.add_argument("--config", required=True, help="a shipped config name or a YAML file")
     train.add_argument("--data", required=True, type=Path, help="dataset folder in its official layout")
-    train.add_argument("--dataset", choices=("freihand", "rhd"), default="freihand")
+    train.add_argument("--dataset", choices=("freihand", "rhd"), default="freihand",
+                       help="the layout of --data (cliphand synth writes FreiHAND's)")  # fmt: skip
     train.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, logs, plots)")
-    train.add_argument("--epochs", type=int, help="override the config's epochs")
-    train.add_argument("--max-steps", type=int, help="stop after this many optimiser steps")
+    train.add_argument("--epochs", type=POSITIVE_INT, help="override the config's epochs")
+    train.add_argument("--max-steps", type=POSITIVE_INT, help="stop after this many optimiser steps")
     train.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
     train.add_argument("--init", type=Path, help="start from this checkpoint's network weights (fine-tuning)")
-    train.add_argument("--max-minutes", type=float, help="stop (and save) after this many minutes; --resume continues")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--seeds", type=int, default=1, help="train this many seeds (seed, seed+1, ...) and summarise")
+    train.add_argument(
+        "--max-minutes", type=POSITIVE, help="stop (and save) after this many minutes; --resume continues"
+    )
+    train.add_argument("--seed", type=int, default=0, help="weights, data order and augmentation follow from it")
+    train.add_argument(
+        "--seeds", type=POSITIVE_INT, default=1, help="train this many seeds (seed, seed+1, ...) and summarise"
+    )
     train.add_argument("--skip-bad-samples", action="store_true",
                        help="warn about each corrupt image or mask and train on (counted at the end)")  # fmt: skip
     train.set_defaults(func=cmd_train)
 
     evaluate_ckpt = commands.add_parser("eval", help="evaluate a checkpoint on a dataset's evaluation split")
-    evaluate_ckpt.add_argument("--checkpoint", required=True, type=Path)
-    evaluate_ckpt.add_argument("--dataset", choices=("freihand", "rhd", "dexter-object"), default="freihand")
-    evaluate_ckpt.add_argument("--data", required=True, type=Path)
-    evaluate_ckpt.add_argument("--out", required=True, type=Path)
-    evaluate_ckpt.add_argument("--split", default="evaluation", help="evaluation (default) or training")
-    evaluate_ckpt.add_argument("--overlays", type=int, default=8, help="overlay pictures to draw")
+    evaluate_ckpt.add_argument("--checkpoint", required=True, type=Path, help="a .pt checkpoint (train's best.pt)")
+    evaluate_ckpt.add_argument("--dataset", choices=("freihand", "rhd", "dexter-object"), default="freihand",
+                               help="the layout of --data")  # fmt: skip
+    evaluate_ckpt.add_argument("--data", required=True, type=Path, help="the dataset folder")
+    evaluate_ckpt.add_argument("--out", required=True, type=Path, help="folder for scores.json, pred.json, pictures")
+    evaluate_ckpt.add_argument("--split", choices=("evaluation", "training"), default="evaluation",
+                               help="which split to score (a synthetic set has only training)")  # fmt: skip
+    evaluate_ckpt.add_argument("--overlays", type=COUNT, default=8, help="overlay pictures to draw")
     evaluate_ckpt.set_defaults(func=cmd_eval)
 
     predict = commands.add_parser("predict", help="joints, mesh and overlay for images, folders and videos")
     predict.add_argument("paths", nargs="+", help="images, folders of images, or videos (.mp4 ...)")
     predict.add_argument("--checkpoint", type=Path, help="a .pt checkpoint or an .onnx (default: the shipped model)")
-    predict.add_argument("--out", required=True, type=Path)
+    predict.add_argument("--out", required=True, type=Path, help="output folder (not one of the inputs)")
     predict.add_argument("--bbox", help="hand box x,y,w,h in pixels (default: detect every hand)")
     predict.add_argument("--left", action="store_true", help="the hand is a left hand (default: the detector says)")
-    predict.add_argument("--max-hands", type=int, default=4, help="at most this many detected hands per image")
+    predict.add_argument(
+        "--max-hands", type=_number(int, 1, 16), default=4, help="at most this many detected hands per image"
+    )
     predict.add_argument("--no-detect", action="store_true", help="no detector: the whole image is one hand's crop")
-    predict.add_argument("--focal", type=float, help="focal length in pixels (default 1.2 x the longer side)")
+    predict.add_argument("--focal", type=POSITIVE, help="focal length in pixels (default 1.2 x the longer side)")
     predict.add_argument(
         "--intrinsics",
         type=Path,
@@ -504,60 +602,61 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--mesh-format", choices=(".obj", ".ply", ".glb"), default=".obj", help="one mesh file per hand"
     )
-    predict.add_argument("--min-cutoff", type=float, default=1.0, help="video One Euro filter: cut-off at rest (Hz)")
-    predict.add_argument("--beta", type=float, default=0.5, help="video One Euro filter: speed coefficient")
-    predict.add_argument("--d-cutoff", type=float, default=1.0, help="video One Euro filter: derivative cut-off (Hz)")
+    predict.add_argument("--min-cutoff", type=POSITIVE, default=1.0, help="video One Euro filter: cut-off at rest (Hz)")
+    predict.add_argument("--beta", type=_number(float, 0), default=0.5, help="video One Euro filter: speed coefficient")
+    predict.add_argument(
+        "--d-cutoff", type=POSITIVE, default=1.0, help="video One Euro filter: derivative cut-off (Hz)"
+    )
     predict.add_argument("--no-smoothing", action="store_true", help="video: no temporal smoothing")
     predict.set_defaults(func=cmd_predict)
 
     live = commands.add_parser("live", help="track hands from a webcam or a video, in a window and/or a video file")
-    live.add_argument("--camera", type=int, default=0, help="camera number")
+    live.add_argument("--camera", type=COUNT, default=0, help="camera number")
     live.add_argument("--video", type=Path, help="read this video instead of a camera")
     live.add_argument("--out", type=Path, help="write the annotated video here (.mp4)")
     live.add_argument("--checkpoint", type=Path, help="a .pt checkpoint or an .onnx (default: the shipped model)")
-    live.add_argument("--max-hands", type=int, default=2, help="hands to track at once")
-    live.add_argument("--redetect-every", type=int, default=10, help="frames between detector runs")
-    live.add_argument("--frames", type=int, help="stop after this many frames")
+    live.add_argument("--max-hands", type=_number(int, 1, 16), default=2, help="hands to track at once")
+    live.add_argument("--redetect-every", type=POSITIVE_INT, default=10, help="frames between detector runs")
+    live.add_argument("--frames", type=POSITIVE_INT, help="stop after this many frames")
     live.add_argument("--no-window", action="store_true", help="do not open a window even when a display exists")
     live.set_defaults(func=cmd_live)
 
-    serve = commands.add_parser("serve", help="a web page and an HTTP API (pip install 'cliphand[serve]')",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
+    serve = commands.add_parser("serve", help="a web page and an HTTP API (pip install 'cliphand[serve]')")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=_number(int, 1, 65535), default=8000, help="TCP port")
     serve.add_argument("--checkpoint", type=Path, help="a .pt or .onnx model (default: the shipped model)")
-    serve.add_argument("--workers", type=int, default=1, help="models loaded, predictions run at once")
+    serve.add_argument("--workers", type=POSITIVE_INT, default=1, help="models loaded, predictions run at once")
     serve.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto",
                        help="auto: ONNX Runtime when installed (the checkpoint is exported once, cached)")  # fmt: skip
-    serve.add_argument("--queue", type=int, default=8, help="requests that may wait for a worker; more get 503")
-    serve.add_argument("--timeout", type=float, default=30.0, help="seconds per prediction before 504")
-    serve.add_argument("--max-upload-mb", type=float, default=10.0, help="larger requests get 413")
+    serve.add_argument("--queue", type=COUNT, default=8, help="requests that may wait for a worker; more get 503")
+    serve.add_argument("--timeout", type=POSITIVE, default=30.0, help="seconds per prediction before 504")
+    serve.add_argument("--max-upload-mb", type=POSITIVE, default=10.0, help="larger requests get 413")
     serve.add_argument("--cors", metavar="ORIGIN", help="allow browser pages from this origin (default: none)")
     serve.set_defaults(func=cmd_serve)
 
     export = commands.add_parser("export-onnx", help="export a checkpoint's inference path to ONNX")
-    export.add_argument("--checkpoint", required=True, type=Path)
-    export.add_argument("--out", required=True, type=Path)
+    export.add_argument("--checkpoint", required=True, type=Path, help="a .pt checkpoint")
+    export.add_argument("--out", required=True, type=Path, help="the .onnx file to write")
     export.set_defaults(func=cmd_export_onnx)
 
     demo = commands.add_parser("demo", help="synthetic data -> train -> evaluate -> predict -> report")
     demo.add_argument("--out", type=Path, default=Path("cliphand_demo"), help="report folder")
     demo.add_argument("--config", default="mobile", help="config to train (default: the fastest-learning one)")
-    demo.add_argument("--train-images", type=int, default=2000)
-    demo.add_argument("--test-images", type=int, default=120)
-    demo.add_argument("--steps", type=int, default=500, help="training steps (batch 16)")
-    demo.add_argument("--workers", type=int, help="processes for rendering (default: every core)")
+    demo.add_argument("--train-images", type=_number(int, 64), default=2000, help="synthetic training images to render")
+    demo.add_argument("--test-images", type=POSITIVE_INT, default=120, help="held-out synthetic images to score")
+    demo.add_argument("--steps", type=POSITIVE_INT, default=500, help="training steps (batch 16)")
+    demo.add_argument("--workers", type=POSITIVE_INT, help="processes for rendering (default: every core)")
     demo.add_argument("--real", type=Path, help="FreiHAND-layout folder of real photos for the shipped model "
                       "(default: ../shared/real/freihand_eval200 when present)")  # fmt: skip
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=int, default=0, help="data, weights and order follow from it")
     demo.set_defaults(func=cmd_demo)
 
     bench = commands.add_parser("bench", help="params, GFLOPs, latency and FPS for PyTorch and ONNX Runtime")
-    bench.add_argument("--checkpoint", type=Path)
-    bench.add_argument("--config")
-    bench.add_argument("--runs", type=int, default=10)
-    bench.add_argument("--no-onnx", action="store_true")
-    bench.add_argument("--json", action="store_true")
+    bench.add_argument("--checkpoint", type=Path, help="a .pt checkpoint (or give --config)")
+    bench.add_argument("--config", help="a config name or YAML file, random weights (or give --checkpoint)")
+    bench.add_argument("--runs", type=POSITIVE_INT, default=10, help="timed runs per backend and batch size")
+    bench.add_argument("--no-onnx", action="store_true", help="PyTorch only")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.set_defaults(func=cmd_bench)
 
     report = commands.add_parser("report", help="scores.json files as a Markdown table (paper Table 3/4 columns)")
@@ -567,8 +666,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _os_message(exc: OSError) -> str:
+    """One line for an operating-system error, naming the path and what to do rather than an errno."""
+    if exc.filename is None:
+        return str(exc)
+    if isinstance(exc, NotADirectoryError | FileExistsError):
+        return f"cannot write to {exc.filename}: part of that path is a file, not a folder"
+    if isinstance(exc, PermissionError):
+        return f"permission denied: {exc.filename} (choose a folder you can write to)"
+    if isinstance(exc, FileNotFoundError):
+        return f"not found: {exc.filename}"
+    return f"{exc.strerror or exc}: {exc.filename}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) and usage errors (2), returned like any other outcome
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         code = args.func(args)
     except BrokenPipeError:  # output piped into `head` and closed early: not an error
@@ -576,7 +691,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:  # training's TrainingInterrupted says what it saved
         print(f"cliphand: {str(exc) or 'interrupted'}", file=sys.stderr)
         return 130
-    except (CliError, ValueError, OSError, RuntimeError) as exc:  # HandModelError is a ValueError
+    except OSError as exc:
+        print(f"cliphand: error: {_os_message(exc)}", file=sys.stderr)
+        return 2
+    except (CliError, ValueError, RuntimeError) as exc:  # HandModelError is a ValueError
         print(f"cliphand: error: {exc}", file=sys.stderr)
         return 2
     return code or 0

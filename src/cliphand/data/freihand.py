@@ -33,14 +33,36 @@ def load_json(path: Path) -> list:
         raise DataError(f"corrupt annotation file: {path} ({exc})") from None
 
 
+def numbers(path: Path) -> np.ndarray:
+    """A JSON file of per-sample number arrays as float64; a sample that is not all finite numbers
+    is named in the error."""
+    data = load_json(path)
+    try:
+        array = np.asarray(data, np.float64)
+    except (ValueError, TypeError) as exc:
+        for i, entry in enumerate(data if isinstance(data, list) else []):
+            try:
+                np.asarray(entry, np.float64)
+            except (ValueError, TypeError) as entry_exc:
+                raise DataError(f"{path}: sample {i} is not all numbers ({entry_exc})") from None
+        raise DataError(f"{path}: the samples' arrays differ in shape ({exc})") from None
+    if array.ndim >= 1 and len(array):
+        bad = np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(1))
+        if len(bad):
+            raise DataError(f"{path}: sample {bad[0]} holds values that are not finite (NaN or inf; {len(bad)} sample(s))")
+    return array
+
+
 def annotations(root: Path, split: str, vertices: bool = True) -> dict[str, np.ndarray]:
     """The split's K (N, 3, 3), xyz (N, 21, 3) and, if asked and present, verts (N, 778, 3)."""
-    out = {
-        "K": np.asarray(load_json(root / f"{split}_K.json"), np.float64),
-        "xyz": np.asarray(load_json(root / f"{split}_xyz.json"), np.float64),
-    }
+    if split == "evaluation" and not (root / "evaluation_K.json").exists() and (root / "training_K.json").exists():
+        raise DataError(
+            f"{root} has no evaluation split (no evaluation_K.json); a cliphand synth set has only the training "
+            "split: pass --split training"
+        )
+    out = {"K": numbers(root / f"{split}_K.json"), "xyz": numbers(root / f"{split}_xyz.json")}
     if vertices and (root / f"{split}_verts.json").exists():
-        out["verts"] = np.asarray(load_json(root / f"{split}_verts.json"), np.float64)
+        out["verts"] = numbers(root / f"{split}_verts.json")
     n = len(out["K"])
     for key, value in out.items():
         expected = {"K": (3, 3), "xyz": (21, 3), "verts": (value.shape[1] if value.ndim == 3 else -1, 3)}[key]

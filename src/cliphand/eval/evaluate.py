@@ -10,18 +10,19 @@ from typing import Any
 from cliphand.eval import predictions as files
 from cliphand.eval.protocols import DEXTER_PROTOCOL, RHD_PROTOCOL, evaluate_freihand, evaluate_pck
 from cliphand.eval.report import plot_pck
+from cliphand.fileio import write_text
 
 DATASETS = ("freihand", "rhd", "dexter-object")
 
 
 def evaluate_prediction_files(
-    dataset: str, gt: str | Path, pred: str | Path, unaligned_fscore: bool = False
+    dataset: str, gt: str | Path, pred: str | Path, unaligned_fscore: bool = False, split: str = "evaluation"
 ) -> dict[str, Any]:
-    """Scores for one prediction file. `gt` is FreiHAND's folder, or the RHD / Dexter+Object
-    ground-truth JSON (formats in predictions.py)."""
+    """Scores for one prediction file. `gt` is FreiHAND's folder (its `split`), or the RHD /
+    Dexter+Object ground-truth JSON (formats in predictions.py)."""
     start = time.perf_counter()
     if dataset == "freihand":
-        gt_xyz, gt_verts = files.load_freihand_gt(gt)
+        gt_xyz, gt_verts = files.load_freihand_gt(gt, split)
         pred_xyz, pred_verts = files.load_freihand_predictions(pred, len(gt_xyz))
         scores = evaluate_freihand(gt_xyz, gt_verts, pred_xyz, pred_verts, unaligned_fscore)
     elif dataset in ("rhd", "dexter-object"):
@@ -42,6 +43,6 @@ def write_scores(scores: dict[str, Any], out: str | Path) -> tuple[Path, Path]:
     """Write scores.json and, beside it, <stem>_pck.png. Returns both paths."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    files._atomic_write_text(out, json.dumps(scores, indent=2))
+    write_text(out, json.dumps(scores, indent=2))
     plot = plot_pck(scores, out.with_name(f"{out.stem}_pck.png"), f"{scores['dataset']}: PCK")
     return out, plot

@@ -16,8 +16,6 @@ Formats (all metres, camera frame, FreiHAND joint order, right hands):
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from cliphand.eval.protocols import DEXTER_MISSING, FINGERTIPS
+from cliphand.fileio import atomic_path, write_text
 
 
 class EvalFileError(ValueError):
@@ -73,11 +72,17 @@ def as_points(values: Any, tail: tuple[int | None, int], what: str, allow_nan: b
     return array
 
 
-def load_freihand_gt(folder: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 21, 3) joints and (N, 778, 3) vertices from the official evaluation files."""
+def load_freihand_gt(folder: str | Path, split: str = "evaluation") -> tuple[np.ndarray, np.ndarray]:
+    """(N, 21, 3) joints and (N, V, 3) vertices from the official evaluation files, or from the
+    training split's (a cliphand synth set has only that one)."""
     folder = Path(folder)
-    xyz = as_points(load_json(folder / "evaluation_xyz.json", "ground truth"), (21, 3), "evaluation_xyz.json")
-    verts = as_points(load_json(folder / "evaluation_verts.json", "ground truth"), (None, 3), "evaluation_verts.json")
+    if not (folder / f"{split}_xyz.json").exists() and (folder / "training_xyz.json").exists():
+        raise EvalFileError(
+            f"{folder} has no {split}_xyz.json; a cliphand synth set has only the training split: pass --split "
+            "training (or score a checkpoint on it with `cliphand eval --split training`)"
+        )
+    xyz = as_points(load_json(folder / f"{split}_xyz.json", "ground truth"), (21, 3), f"{split}_xyz.json")
+    verts = as_points(load_json(folder / f"{split}_verts.json", "ground truth"), (None, 3), f"{split}_verts.json")
     if len(xyz) != len(verts):
         raise EvalFileError(f"{folder}: {len(xyz)} joint sets but {len(verts)} vertex sets")
     return xyz, verts
@@ -155,18 +160,15 @@ def write_freihand_predictions(path: str | Path, xyz: np.ndarray, verts: np.ndar
         if verts.ndim != 3 or verts.shape[0] != len(xyz) or verts.shape[2] != 3:
             raise ValueError(f"vertices must be (N, V, 3) with N = {len(xyz)}, got {verts.shape}")
         verts_list = np.round(verts, 6).tolist()
-    return _atomic_write_text(Path(path), json.dumps([np.round(xyz, 6).tolist(), verts_list]))
+    return write_text(path, json.dumps([np.round(xyz, 6).tolist(), verts_list]))
 
 
 def zip_predictions(pred_json: str | Path, zip_path: str | Path | None = None) -> Path:
     """Pack pred.json as the FreiHAND competition server expects: a zip with pred.json at its root."""
     pred_json = Path(pred_json)
     zip_path = Path(zip_path) if zip_path is not None else pred_json.with_suffix(".zip")
-    fd, tmp = tempfile.mkstemp(dir=zip_path.parent, suffix=".tmp")
-    os.close(fd)
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with atomic_path(zip_path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.write(pred_json, arcname="pred.json")
-    os.replace(tmp, zip_path)
     return zip_path
 
 
@@ -181,12 +183,3 @@ def _depth(value: Any) -> int:
 def _check_count(path: str | Path, what: str, got: int, want: int) -> None:
     if got != want:
         raise EvalFileError(f"{path}: {got} {what}, but the ground truth has {want} samples")
-
-
-def _atomic_write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path

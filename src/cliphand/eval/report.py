@@ -83,7 +83,10 @@ def comparison_table(score_files: Sequence[Path]) -> str:
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for path in score_files:
-        scores = json.loads(Path(path).read_text())
+        try:
+            scores = json.loads(Path(path).read_text())
+        except ValueError as exc:
+            raise ValueError(f"{path} is not valid JSON ({exc})") from None
         auc_key = next((k for k in scores if k.startswith("auc_20")), None)
         row = [
             scores.get("method") or Path(path).parent.name or Path(path).stem,

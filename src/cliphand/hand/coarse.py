@@ -13,7 +13,6 @@ original vertices (no moved points), or read from METRO/FastMETRO's `mano_downsa
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -24,6 +23,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import shortest_path
 from scipy.spatial.distance import cdist
+
+from cliphand.fileio import atomic_path
 
 if TYPE_CHECKING:
     import torch
@@ -88,15 +89,8 @@ class CoarseMesh:
         adj = self.full_adjacency.tocsr()
         arrays = {name: getattr(self, name) for name in _ARRAYS}
         arrays.update(full_indptr=adj.indptr, full_indices=adj.indices, full_n=np.int64(adj.shape[0]))
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(f, **arrays)
-            os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; a cache may be shared
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp, tmp.open("wb") as f:
+            np.savez_compressed(f, **arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> CoarseMesh:

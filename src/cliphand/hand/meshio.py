@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
+from cliphand.fileio import write_bytes
+
 MESH_FORMATS = (".obj", ".ply", ".glb")
 
 
@@ -29,11 +31,7 @@ def save_mesh(path: str | Path, vertices: np.ndarray, faces: np.ndarray) -> Path
     """Write a mesh to `path`; the suffix picks the format. Written whole or not at all."""
     path = Path(path)
     data = mesh_bytes(vertices, faces, path.suffix)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-    return path
+    return write_bytes(path, data)
 
 
 def load_mesh(path: str | Path) -> tuple[np.ndarray, np.ndarray]:

@@ -85,6 +85,8 @@ def load_image(image: str | Path | np.ndarray | Image.Image) -> np.ndarray:
                 if img.width * img.height > MAX_PIXELS:
                     raise InferenceError(f"image {image} is {img.width}x{img.height}: over {MAX_PIXELS:,} pixels")
                 return _checked(np.asarray(img.convert("RGB")), image)
+        except InferenceError:
+            raise
         except FileNotFoundError:
             raise InferenceError(f"image not found: {image}") from None
         except IsADirectoryError:

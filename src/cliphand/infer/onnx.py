@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from cliphand.fileio import atomic_path
+
 OUTPUTS = ("joints", "vertices", "camera", "heatmaps")
 
 
@@ -40,9 +42,7 @@ def export_model(model: nn.Module, out: str | Path, opset: int = 17) -> Path:
 
     size = model.config.image_size
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    with warnings.catch_warnings():
+    with atomic_path(out) as tmp, warnings.catch_warnings():
         # The tracer warns that spatial sizes become constants: they are, the input size is fixed.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export", category=DeprecationWarning)
@@ -56,16 +56,15 @@ def export_model(model: nn.Module, out: str | Path, opset: int = 17) -> Path:
             opset_version=opset,
             dynamo=False,  # the TorchScript exporter handles this network without onnxscript rewrites
         )
-    graph = onnx.load(str(tmp))
-    meta = {
-        "image_size": str(size),
-        "faces": json.dumps(model.faces.tolist()),
-        "config": json.dumps(model.config.to_dict()),
-    }
-    for key, value in meta.items():
-        graph.metadata_props.add(key=f"cliphand.{key}", value=value)
-    onnx.save(graph, str(tmp))
-    tmp.replace(out)
+        graph = onnx.load(str(tmp))
+        meta = {
+            "image_size": str(size),
+            "faces": json.dumps(model.faces.tolist()),
+            "config": json.dumps(model.config.to_dict()),
+        }
+        for key, value in meta.items():
+            graph.metadata_props.add(key=f"cliphand.{key}", value=value)
+        onnx.save(graph, str(tmp))
     return out
 
 

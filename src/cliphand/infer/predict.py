@@ -179,10 +179,14 @@ def write_index(out: Path, results: list[dict], errors: list[str]) -> Path:
 def load_intrinsics(path: Path, inputs: Sequence[Path]) -> list[np.ndarray]:
     """One (3, 3) K per input from a JSON file holding one matrix for all inputs, a list with one
     matrix per input in order (FreiHAND's *_K.json), or an object mapping file names to matrices."""
+    if not Path(path).is_file():
+        raise InferenceError(f"intrinsics file not found: {path}")
     try:
         data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise InferenceError(f"cannot read intrinsics {path}: {exc}") from None
+    except ValueError as exc:
+        raise InferenceError(f"{path} is not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise InferenceError(f"cannot read intrinsics {path}: {exc.strerror or exc}") from None
     if isinstance(data, dict):
         missing = [p.name for p in inputs if p.name not in data]
         if missing:

@@ -23,11 +23,19 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    data = path.read_bytes()
+    if _looks_like_onnx(path, data):
+        raise CheckpointError(
+            f"{path} is an ONNX model, not a training checkpoint: `cliphand predict/live/serve --checkpoint` and "
+            "HandPoseEstimator.from_checkpoint(path, backend='onnx') take it; eval, export and training need the .pt"
+        )
+    if data[:2] == b"PK" and b"PK\x05\x06" not in data[-1024:]:  # a zip (torch.save) without its end record
+        raise CheckpointError(f"truncated or corrupt checkpoint {path}: the file ends early ({len(data)} bytes)")
     try:
-        data = path.read_bytes()
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
     except Exception as exc:  # torch raises many kinds for a damaged file
-        raise CheckpointError(f"corrupt checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"truncated or corrupt checkpoint {path} ({type(exc).__name__}: {reason})") from None
     required = ("config", "model", "step", "hand_model")
     if not isinstance(state, dict) or any(k not in state for k in required):
         raise CheckpointError(f"{path} is not a cliphand checkpoint (needs {', '.join(required)})")
@@ -47,5 +55,27 @@ def load_model_from_checkpoint(path: str | Path) -> CLIPHand:
     if state["hand_model"] != {"name": hand.name, "mesh_hash": hand.mesh_hash}:
         raise CheckpointError(f"{path} was trained with hand model {state['hand_model']}, which is not available here")
     model = build_model(config, hand)
-    model.load_state_dict(state["model"])
+    load_weights(model, state["model"], path)
     return model.eval()
+
+
+def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], source: str | Path) -> None:
+    """model.load_state_dict, with one line naming the first tensor that does not fit."""
+    expected = model.state_dict()
+    for name, tensor in expected.items():
+        if name not in weights:
+            raise CheckpointError(f"{source} does not fit its config: it has no tensor {name}")
+        if tuple(weights[name].shape) != tuple(tensor.shape):
+            raise CheckpointError(
+                f"{source} does not fit its config: {name} is {tuple(weights[name].shape)} in the file, "
+                f"{tuple(tensor.shape)} in the network"
+            )
+    extra = [name for name in weights if name not in expected]
+    if extra:
+        raise CheckpointError(f"{source} does not fit its config: the network has no tensor {extra[0]}")
+    model.load_state_dict(weights)
+
+
+def _looks_like_onnx(path: Path, data: bytes) -> bool:
+    """An ONNX protobuf: by its suffix, or by its first field (ir_version, tag 0x08) and no zip header."""
+    return path.suffix.lower() == ".onnx" or (data[:1] == b"\x08" and data[:2] != b"PK" and b"onnx" in data[:200])

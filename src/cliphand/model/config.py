@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
@@ -143,7 +144,9 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> ModelConfig
     known = {f.name for f in fields(ModelConfig)}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else " (the keys are ModelConfig's fields: docs/model.md)"
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}{hint}")
     values = dict(raw)
     if "loss_weights" in values:
         weights = values["loss_weights"] or {}

@@ -21,6 +21,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from cliphand import __version__
+from cliphand.fileio import write_bytes
 from cliphand.hand.gestures import GESTURES
 from cliphand.synth.generator import Generator, SynthConfig, SynthSample
 
@@ -84,7 +85,9 @@ def write_dataset(
     `workers` defaults to every core.
     """
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} is a file; give a folder for the dataset")
+    if out.exists() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"{out} is not empty; choose another folder or pass --overwrite to replace it")
     config = config or SynthConfig()
     hand_options = hand_options or {}
@@ -92,6 +95,19 @@ def write_dataset(
     final, out = out, out.with_name(f".{out.name}.partial")
     if out.exists():
         shutil.rmtree(out)  # left over from an interrupted run
+    try:
+        _render_into(out, num, seed, hand, hand_options, config, workers, progress)
+    except BaseException:  # Ctrl-C or a failure: no half-written folder stays behind
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    if final.is_dir():
+        shutil.rmtree(final)
+    os.replace(out, final)
+    return final
+
+
+def _render_into(out: Path, num: int, seed: int, hand: str, hand_options: dict, config: SynthConfig, workers: int,
+                 progress: bool) -> None:  # fmt: skip
     (out / "training" / "rgb").mkdir(parents=True)
     (out / "training" / "mask").mkdir(parents=True)
     args = (hand, hand_options, config, seed, str(out))
@@ -115,17 +131,9 @@ def write_dataset(
         "mano_layout": "pose (48, axis-angle) + shape + translation of the hand model",
     }
     _write_json(out / "synth_info.json", info, indent=True)
-    if final.is_dir():
-        shutil.rmtree(final)
-    elif final.exists():
-        final.unlink()
-    os.replace(out, final)
-    return final
 
 
 def _write_json(path: Path, data: Any, indent: bool = False) -> None:
     """Atomic JSON write; numpy arrays go through orjson (10x faster than json for floats)."""
     option = orjson.OPT_SERIALIZE_NUMPY | (orjson.OPT_INDENT_2 if indent else 0)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(orjson.dumps(data, option=option))
-    os.replace(tmp, path)
+    write_bytes(path, orjson.dumps(data, option=option))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from cliphand import __version__
+from cliphand.fileio import atomic_path
 from cliphand.model.checkpoint import CHECKPOINT_FORMAT, CheckpointError, load_checkpoint
 
 __all__ = ["CheckpointError", "config_differences", "load_checkpoint", "release_checkpoint", "save_checkpoint"]
@@ -18,16 +17,9 @@ __all__ = ["CheckpointError", "config_differences", "load_checkpoint", "release_
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """torch.save into a temporary file beside `path`, then rename: a crash never leaves half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {**state, "code_version": __version__, "format": CHECKPOINT_FORMAT}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
     return path
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import random
 import signal
 import sys
@@ -29,7 +28,9 @@ from tqdm import tqdm
 from cliphand.data import AugmentConfig, HandDataset, collate_samples, dataset_records
 from cliphand.data.dataset import DataError
 from cliphand.eval.protocols import evaluate_freihand
+from cliphand.fileio import write_text
 from cliphand.model import ModelConfig, build_model
+from cliphand.model.checkpoint import load_weights
 from cliphand.model.cliphand import CLIPHand, load_config_hand
 from cliphand.model.config import ConfigError, config_from_dict
 from cliphand.model.losses import compute_losses
@@ -110,12 +111,6 @@ def pretrained_backbone(model: CLIPHand) -> nn.Module:
     """The part of the backbone that starts from ImageNet weights (EfficientNet-Lite0's network
     without its adapters, or the whole PAT)."""
     return getattr(model.backbone, "net", model.backbone)
-
-
-def first_mismatch(exc: RuntimeError) -> str:
-    """The first line of load_state_dict's long report that names a tensor."""
-    lines = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
-    return lines[0] if lines else str(exc).splitlines()[0]
 
 
 def split_records(records: list, fraction: float) -> tuple[list, list]:
@@ -224,7 +219,7 @@ class Trainer:
         if differences:
             raise CheckpointError(f"{last} was trained with another config (differs in: {', '.join(differences)})")
         self._check_hand_model(state, last)
-        self.model.load_state_dict(state["model"])
+        load_weights(self.model, state["model"], last)
         if self.cm is not None and state.get("cm") is not None:
             self.cm.load_state_dict(state["cm"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -245,10 +240,7 @@ class Trainer:
     def _load_init(self, path: Path) -> None:
         state = load_checkpoint(path)
         self._check_hand_model(state, path)
-        try:
-            self.model.load_state_dict(state["model"])  # fp16 release weights are cast on copy
-        except RuntimeError as exc:
-            raise CheckpointError(f"{path} does not fit config '{self.config.name}': {first_mismatch(exc)}") from None
+        load_weights(self.model, state["model"], f"{path} (for config '{self.config.name}')")  # fp16 is cast on copy
         if self.d.main:
             print(f"starting from the weights of {path} (step {state['step']} of its run)")
 
@@ -465,9 +457,7 @@ def truncate_log(path: Path, step: int) -> None:
 
     kept = lines[:1] + [line for line in lines[1:] if logged_step(line) <= step]
     if len(kept) != len(lines):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("".join(kept))
-        os.replace(tmp, path)
+        write_text(path, "".join(kept))
 
 
 @torch.no_grad()

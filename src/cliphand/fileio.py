@@ -1,0 +1,59 @@
+"""Writing files so that a failure or Ctrl-C never leaves half a file or a temporary file behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary file beside `path` to write; renamed onto `path` when the block ends, removed
+    when it raises. Ctrl-C during the block is held back until the file is whole or removed (a
+    signal inside a C++ writer such as torch.save otherwise surfaces as its internal error)."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give a file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    with _signals_deferred():
+        try:
+            yield tmp
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; outputs and caches are shared
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Block SIGINT and SIGTERM in this thread for the block; pending ones arrive after it."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
