@@ -8,11 +8,16 @@ JSON file written is valid (no NaN).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
 import shutil
+import signal
 import struct
+import subprocess
+import sys
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -405,3 +410,67 @@ def test_bad_input(row: Row, assets, tmp_path, monkeypatch, capsys):
             _strict_json(path)
     if row.extra_check is not None:
         row.extra_check(work)
+
+
+# ----------------------------------------------------------------------------- beyond the table
+
+
+def _subparsers(parser: argparse.ArgumentParser, prefix: str = "cliphand"):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield f"{prefix} {name}", sub
+                yield from _subparsers(sub, f"{prefix} {name}")
+
+
+def test_every_option_is_described_and_shows_its_default():
+    from cliphand.cli import build_parser
+
+    parser = build_parser()
+    assert "3D hand pose" in parser.format_help()
+    for name, sub in _subparsers(parser):
+        for action in sub._actions:
+            if action.option_strings and action.dest != "help":
+                assert action.help, f"{name} {action.option_strings[0]} has no help text"
+        text = sub.format_help()
+        for action in sub._actions:
+            shown = action.default not in (None, False, argparse.SUPPRESS) and action.option_strings
+            if shown and action.dest != "help":
+                assert "default" in text, f"{name} does not show the default of {action.option_strings[0]}"
+
+
+def test_ctrl_c_during_synth_says_so_and_leaves_nothing(tmp_path):
+    out = tmp_path / "set"
+    command = [sys.executable, "-m", "cliphand", "synth", "--num", "400", "--workers", "1", "--out", str(out)]
+    # Ctrl-C's default action restored: a process started in the background inherits SIGINT ignored
+    restore = lambda: signal.signal(signal.SIGINT, signal.default_int_handler)  # noqa: E731
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path, preexec_fn=restore)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(tmp_path.glob(".set.partial/training/rgb/*.jpg")):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    last_line = err.decode().replace("\r", "\n").strip().splitlines()[-1]
+    assert last_line == f"cliphand: synth interrupted; nothing was written to {out}"
+    assert list(tmp_path.iterdir()) == []  # neither the set nor its partial folder
+
+
+def test_ctrl_c_inside_a_write_waits_for_the_file_to_be_whole(tmp_path):
+    from cliphand.fileio import atomic_path
+
+    path = tmp_path / "state.bin"
+    with pytest.raises(KeyboardInterrupt), atomic_path(path) as tmp:
+        tmp.write_bytes(b"first half ")
+        os.kill(os.getpid(), signal.SIGINT)  # held back until the block has finished
+        tmp.write_bytes(b"first half, second half")
+    assert path.read_bytes() == b"first half, second half"
+    assert [p.name for p in tmp_path.iterdir()] == ["state.bin"]
+
+
+def test_resume_accepts_a_change_of_data_workers(assets, tmp_path):
+    run = _ran_once(tmp_path, assets)["bad"]
+    more_workers = tmp_path / "workers.yaml"
+    more_workers.write_text(assets["cfg"].read_text() + "  num_workers: 1\n")
+    argv = ["train", "--config", str(more_workers), "--data", str(assets["synth"]), "--out", str(run), "--resume"]
+    assert main([*argv, "--max-steps", "2"]) == 0

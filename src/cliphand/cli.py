@@ -36,6 +36,10 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+class _RawHelpFormatter(_HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown, and a description laid out by hand."""
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with the defaults in --help and one-line usage errors (exit code 2)."""
 
@@ -294,8 +298,18 @@ def cmd_train(args: argparse.Namespace) -> None:
         config, args.data, args.out, args.dataset, args.epochs, args.max_steps, args.resume, args.seed, args.seeds,
         skip_bad_samples=args.skip_bad_samples, init=args.init, max_minutes=args.max_minutes,
     )  # fmt: skip
-    if summary is not None:
-        print(json.dumps(summary, indent=2))
+    if summary is None:
+        return
+    if "runs" in summary:  # several seeds
+        print(f"{len(summary['runs'])} seeds: best validation PA-MPJPE {summary['best_pa_mpjpe_mm_mean']} mm "
+              f"(std {summary['best_pa_mpjpe_mm_std']}); per seed in {args.out / 'seeds_summary.json'}")  # fmt: skip
+        return
+    best = summary["best_pa_mpjpe_mm"]
+    print(f"stopped at step {summary['step']}; best validation PA-MPJPE "
+          f"{'not measured (no validation split)' if best is None else f'{best:.2f} mm'}")  # fmt: skip
+    print(f"  {args.out / 'best.pt'}: the best validated weights (cliphand eval / predict --checkpoint)")
+    print(f"  {args.out / 'last.pt'}: the latest state (train --resume continues from it)")
+    print(f"  {args.out / 'metrics.csv'}, {args.out / 'val.csv'}, {args.out / 'loss_curve.png'}: the run's curves")
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -462,7 +476,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="cliphand", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="cliphand", description=DESCRIPTION, formatter_class=_RawHelpFormatter)
     parser.add_argument("--version", action="version", version=f"cliphand {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
 
@@ -524,9 +538,20 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--out", type=Path, default=Path("sample.png"), help="output PNG")
     show.set_defaults(func=cmd_data_show)
 
-    synth = commands.add_parser("synth", help="render a synthetic dataset (or a preview grid)")
+    synth = commands.add_parser(
+        "synth",
+        help="render a synthetic dataset (or a preview grid)",
+        formatter_class=_RawHelpFormatter,
+        description="""\
+cliphand synth --out DIR [options]           render --num samples in FreiHAND's training layout
+cliphand synth preview [--out grid.png] ...  draw --num samples as a labelled contact sheet
+
+Both take --num, --seed, --hand, --mano-path, --size, --backgrounds, --supersample and
+--view-spread; --workers and --overwrite apply to datasets only. Sample i depends on (seed, i)
+alone, so a preview shows exactly what a dataset of the same options holds.""",
+    )
     synth.add_argument("action", nargs="?", choices=("preview",), help="'preview': a labelled contact sheet")
-    synth.add_argument("--out", type=Path, help="output folder (or PNG for preview)")
+    synth.add_argument("--out", type=Path, help="output folder (for preview: a PNG, default synth_preview.png)")
     synth.add_argument("--num", type=POSITIVE_INT, default=16, help="number of samples")
     synth.add_argument("--seed", type=int, default=0, help="sample i is a function of (seed, i) alone")
     synth.add_argument("--hand", choices=("openhand", "mano"), default="openhand", help="hand model")

@@ -74,10 +74,10 @@ def run_demo(
         f"      held-out PA-MPJPE {scores['pa_mpjpe_mm']:.1f} mm; the best fixed answer "
         f"('{baseline_name}' for every image) {baseline:.1f} mm"
     )
-    print(f"[4/6] predicting on {predict_images_count} held-out images")
     estimator = HandPoseEstimator.from_checkpoint(run / "last.pt")
     dataset = load_dataset("freihand", test_set)
     images = [dataset.records[i].image_path for i in range(min(predict_images_count, len(dataset)))]
+    print(f"[4/6] predicting joints, meshes and overlays for {len(images)} held-out images")
     # The synthetic images are hand crops already, with their K: the whole image is the crop.
     predict_images(estimator, images, out / "predictions", focal=float(dataset.records[0].K[0, 0]), detect=False)
     spread = prediction_spread(out / "predictions")

@@ -47,13 +47,28 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
 
 @contextmanager
 def _signals_deferred() -> Iterator[None]:
-    """Block SIGINT and SIGTERM in this thread for the block; pending ones arrive after it."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+    """Hold SIGINT and SIGTERM for the block, then hand each one that came to its own handler.
+
+    Swapping the handlers (not masking the signal) works in a process with many threads, where a
+    signal goes to whichever thread does not block it; handlers can only be set on the main thread.
+    """
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    caught: list[int] = []
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig, handler in previous.items():
+        if handler not in (signal.SIG_IGN, None):
+            signal.signal(sig, lambda signum, _frame: caught.append(signum))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for sig, handler in previous.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+        for signum in caught[:1]:
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, None)
+            else:
+                signal.raise_signal(signum)

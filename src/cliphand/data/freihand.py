@@ -49,7 +49,8 @@ def numbers(path: Path) -> np.ndarray:
     if array.ndim >= 1 and len(array):
         bad = np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(1))
         if len(bad):
-            raise DataError(f"{path}: sample {bad[0]} holds values that are not finite (NaN or inf; {len(bad)} sample(s))")
+            count = f"{len(bad)} sample(s)"
+            raise DataError(f"{path}: sample {bad[0]} holds values that are not finite (NaN or inf; {count})")
     return array
 
 

@@ -20,7 +20,6 @@ PREFIXES: tuple[str, ...] = (
     "a photo of",
     "a photo of right",
 )
-HAND_WORDS: tuple[str, ...] = ("hand with", "right hand with")
 PLACES: tuple[str, ...] = ("room", "background")
 COLORS: dict[str, tuple[int, int, int]] = {
     "mustard": (225, 173, 1),
@@ -66,8 +65,3 @@ def make_prompt(gesture: int | str, color: str, rng: np.random.Generator | None 
     """The paper's prompt; with `rng`, the opening words and the place word are sampled."""
     prefix, place = ("an image of", "background") if rng is None else (rng.choice(PREFIXES), rng.choice(PLACES))
     return f'{prefix} a hand on a {color} {place} in a gesture that means "{gesture_phrase(gesture)}"'
-
-
-def table1_prompt(color: str, rng: np.random.Generator) -> str:
-    """Table 1's shorter template, e.g. "a cropped photo of right hand with lime background"."""
-    return f"{rng.choice(PREFIXES)} {rng.choice(HAND_WORDS)} {color} {rng.choice(PLACES)}"

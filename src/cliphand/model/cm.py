@@ -65,6 +65,7 @@ def _import_transformers() -> ModuleType:
         import transformers
     except ImportError as e:
         raise ImportError(f"CM encoders need the 'transformers' package: {EXTRA}") from e
+    transformers.utils.logging.disable_progress_bar()  # local files load in milliseconds: no bar
     return transformers
 
 

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from cliphand.data import collate_samples, load_dataset
 from cliphand.eval.predictions import write_freihand_predictions, zip_predictions
 from cliphand.eval.protocols import DEXTER_PROTOCOL, RHD_PROTOCOL, evaluate_freihand, evaluate_pck
 from cliphand.eval.report import format_scores, plot_pck
+from cliphand.fileio import write_text
 from cliphand.model.checkpoint import load_model_from_checkpoint
 from cliphand.model.cliphand import root_translation
 
@@ -32,7 +34,7 @@ def evaluate_checkpoint(
     ds = load_dataset(dataset, data, split, size=size)
     loader = torch.utils.data.DataLoader(ds, batch_size=16, collate_fn=collate_samples)
     joints, vertices, gt, gt_verts, has_verts, visible, shown = [], [], [], [], [], [], []
-    for batch in loader:
+    for batch in tqdm(loader, desc="evaluating", unit="batch"):
         pred = model(batch["image"])
         root = root_translation(pred["camera"], batch["K"], size)[:, None]
         wrist = pred["joints"][:, :1]
@@ -58,7 +60,7 @@ def evaluate_checkpoint(
     else:
         scores = evaluate_pck(gt, joints, RHD_PROTOCOL if dataset == "rhd" else DEXTER_PROTOCOL, visible)
     scores = {"dataset": dataset, "checkpoint": str(checkpoint), "split": split, **scores}
-    (out / "scores.json").write_text(json.dumps(scores, indent=2))
+    write_text(out / "scores.json", json.dumps(scores, indent=2))
     plot_pck(scores, out / "scores_pck.png", f"{dataset} {split}: PCK")
     _overlays(shown[:overlays], model.faces.numpy(), out, size)
     print(format_scores(scores))
