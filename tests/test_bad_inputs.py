@@ -354,7 +354,7 @@ ROWS = [
     Row("serve-workers-0", ["serve", "--workers", "0"], 2, r"--workers: must be an integer >= 1"),
     Row("serve-timeout-negative", ["serve", "--timeout", "-1"], 2, r"--timeout: must be a number > 0"),
     Row("demo-steps-0", ["demo", "--steps", "0"], 2, r"--steps: must be an integer >= 1"),
-    Row("demo-too-few-images", ["demo", "--train-images", "10"], 2, r"--train-images: must be an integer >= 64"),
+    Row("demo-too-few-images", ["demo", "--train-images", "10"], 2, r"--train-images: must be an integer >= 16"),
 ]
 # fmt: on
 

@@ -186,4 +186,4 @@ def test_serve_cli_refuses_bad_settings(capsys):
     assert main(["serve", "--workers", "0"]) == 2
     assert main(["serve", "--checkpoint", "/no/such.pt"]) == 2
     err = capsys.readouterr().err
-    assert "--workers must be at least 1" in err and "checkpoint not found" in err
+    assert "--workers: must be an integer >= 1" in err and "checkpoint not found" in err

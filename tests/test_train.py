@@ -235,7 +235,7 @@ def test_non_positive_max_steps_is_one_line(config_file, data, tmp_path, capsys,
     code = main(["train", "--config", str(config_file), "--data", str(data), "--out", str(tmp_path / "r"),
                  "--max-steps", steps])  # fmt: skip
     err = capsys.readouterr().err
-    assert code == 2 and "--max-steps must be a positive integer" in err and err.count("\n") == 1
+    assert code == 2 and "--max-steps: must be an integer >= 1" in err and err.count("\n") == 1
     assert not (tmp_path / "r").exists()
 
 
@@ -295,7 +295,7 @@ def test_frozen_backbone_and_init_from_a_checkpoint(data, tmp_path, capsys):
     assert main(["train", "--config", str(other), "--data", str(data), "--out", str(tmp_path / "x"),
                  "--max-steps", "1", "--init", str(tmp_path / "base" / "last.pt")]) == 2  # fmt: skip
     err = capsys.readouterr().err.strip()
-    assert "does not fit config" in err and "\n" not in err
+    assert "does not fit its config" in err and "\n" not in err
 
 
 def test_backbone_settings_are_checked():

@@ -667,7 +667,7 @@ alone, so a preview shows exactly what a dataset of the same options holds.""",
     demo = commands.add_parser("demo", help="synthetic data -> train -> evaluate -> predict -> report")
     demo.add_argument("--out", type=Path, default=Path("cliphand_demo"), help="report folder")
     demo.add_argument("--config", default="mobile", help="config to train (default: the fastest-learning one)")
-    demo.add_argument("--train-images", type=_number(int, 64), default=2000, help="synthetic training images to render")
+    demo.add_argument("--train-images", type=_number(int, 16), default=2000, help="synthetic training images to render")
     demo.add_argument("--test-images", type=POSITIVE_INT, default=120, help="held-out synthetic images to score")
     demo.add_argument("--steps", type=POSITIVE_INT, default=500, help="training steps (batch 16)")
     demo.add_argument("--workers", type=POSITIVE_INT, help="processes for rendering (default: every core)")

@@ -33,9 +33,9 @@ def load_json(path: Path) -> list:
         raise DataError(f"corrupt annotation file: {path} ({exc})") from None
 
 
-def numbers(path: Path) -> np.ndarray:
-    """A JSON file of per-sample number arrays as float64; a sample that is not all finite numbers
-    is named in the error."""
+def numbers(path: Path, finite: bool = True) -> np.ndarray:
+    """A JSON file of per-sample number arrays as float64; a sample that is not all numbers (or,
+    with `finite`, holds NaN or inf) is named in the error."""
     data = load_json(path)
     try:
         array = np.asarray(data, np.float64)
@@ -46,7 +46,7 @@ def numbers(path: Path) -> np.ndarray:
             except (ValueError, TypeError) as entry_exc:
                 raise DataError(f"{path}: sample {i} is not all numbers ({entry_exc})") from None
         raise DataError(f"{path}: the samples' arrays differ in shape ({exc})") from None
-    if array.ndim >= 1 and len(array):
+    if finite and array.ndim >= 1 and len(array):
         bad = np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(1))
         if len(bad):
             count = f"{len(bad)} sample(s)"
@@ -54,16 +54,17 @@ def numbers(path: Path) -> np.ndarray:
     return array
 
 
-def annotations(root: Path, split: str, vertices: bool = True) -> dict[str, np.ndarray]:
-    """The split's K (N, 3, 3), xyz (N, 21, 3) and, if asked and present, verts (N, 778, 3)."""
+def annotations(root: Path, split: str, vertices: bool = True, finite: bool = True) -> dict[str, np.ndarray]:
+    """The split's K (N, 3, 3), xyz (N, 21, 3) and, if asked and present, verts (N, 778, 3).
+    finite=False lets NaN and inf through (`data check` lists every such sample itself)."""
     if split == "evaluation" and not (root / "evaluation_K.json").exists() and (root / "training_K.json").exists():
         raise DataError(
             f"{root} has no evaluation split (no evaluation_K.json); a cliphand synth set has only the training "
             "split: pass --split training"
         )
-    out = {"K": numbers(root / f"{split}_K.json"), "xyz": numbers(root / f"{split}_xyz.json")}
+    out = {"K": numbers(root / f"{split}_K.json", finite), "xyz": numbers(root / f"{split}_xyz.json", finite)}
     if vertices and (root / f"{split}_verts.json").exists():
-        out["verts"] = numbers(root / f"{split}_verts.json")
+        out["verts"] = numbers(root / f"{split}_verts.json", finite)
     n = len(out["K"])
     for key, value in out.items():
         expected = {"K": (3, 3), "xyz": (21, 3), "verts": (value.shape[1] if value.ndim == 3 else -1, 3)}[key]
@@ -77,7 +78,11 @@ def annotations(root: Path, split: str, vertices: bool = True) -> dict[str, np.n
 
 
 def records(
-    root: str | Path, split: str = "training", versions: tuple[int, ...] | None = None, vertices: bool = True
+    root: str | Path,
+    split: str = "training",
+    versions: tuple[int, ...] | None = None,
+    vertices: bool = True,
+    finite: bool = True,
 ) -> list[Record]:
     """One Record per image: annotation a in version v is image v * N + a (training).
 
@@ -86,7 +91,7 @@ def records(
     root = Path(root)
     if split not in ("training", "evaluation"):
         raise DataError(f"FreiHAND split must be 'training' or 'evaluation', got {split!r}")
-    ann = annotations(root, split, vertices)
+    ann = annotations(root, split, vertices, finite)
     n = len(ann["K"])
     if split == "evaluation":
         versions = (0,)

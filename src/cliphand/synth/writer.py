@@ -113,14 +113,18 @@ def _render_into(out: Path, num: int, seed: int, hand: str, hand_options: dict, 
     args = (hand, hand_options, config, seed, str(out))
     # The bar closes before an error or Ctrl-C is reported, so that the report is the last line.
     with tqdm(total=num, desc="rendering", unit="img", disable=not progress) as bar:
+        annotations = []
         if workers <= 1:
             _init_worker(*args)
-            rendered = map(_render_and_save, range(num))
-            annotations = [bar.update() or a for a in rendered]
+            for annotation in map(_render_and_save, range(num)):
+                annotations.append(annotation)
+                bar.update()
         else:
             with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=args) as pool:
                 chunk = max(1, min(64, num // (4 * workers)))
-                annotations = [bar.update() or a for a in pool.map(_render_and_save, range(num), chunksize=chunk)]
+                for annotation in pool.map(_render_and_save, range(num), chunksize=chunk):
+                    annotations.append(annotation)
+                    bar.update()
     for key in ("xyz", "K", "verts", "scale", "mano"):
         _write_json(out / f"training_{key}.json", np.round(np.stack([a[key] for a in annotations]), 6))
     _write_json(out / "training_meta.json", [a["meta"] for a in annotations])
