@@ -32,8 +32,8 @@ from cliphand.eval.protocols import evaluate_freihand
 from cliphand.hand import load_hand_model
 from cliphand.infer import HandPoseEstimator
 from cliphand.infer.estimator import load_image
+from cliphand.infer.onnx import cached_onnx_export
 from cliphand.infer.tracking import box_iou
-from cliphand.serve.pool import onnx_file
 from cliphand.synth.generator import Generator, SynthConfig
 
 WILD = Path(__file__).resolve().parents[1] / ".." / "shared" / "real" / "wild"
@@ -92,7 +92,9 @@ def main() -> None:
     generator = Generator(hand, SynthConfig(occluder_prob=0.0), seed=21)
     one_hand = [make_scene(generator, np.random.default_rng(22), 1000 + i)[0] for i in range(20)]
     mediapipe = [timed(lambda f=f: detect_hands(f, max_hands=1)) for f in one_hand]
-    onnx = HandPoseEstimator.from_checkpoint(onnx_file(default_checkpoint()), backend="onnx")  # as `serve` runs
+    onnx = HandPoseEstimator.from_checkpoint(
+        cached_onnx_export(default_checkpoint()), backend="onnx"
+    )  # as `serve` runs
     m = statistics.median(mediapipe)
     print(f"per frame (median of 20, one hand): MediaPipe Hands {m:.1f} ms")
     for name, runner in (("PyTorch", estimator), ("ONNX Runtime", onnx)):

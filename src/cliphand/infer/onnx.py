@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import warnings
 from pathlib import Path
 
@@ -11,6 +13,8 @@ import torch
 from torch import nn
 
 from cliphand.fileio import atomic_path
+
+log = logging.getLogger("cliphand.infer")
 
 OUTPUTS = ("joints", "vertices", "camera", "heatmaps")
 
@@ -66,6 +70,22 @@ def export_model(model: nn.Module, out: str | Path, opset: int = 17) -> Path:
             graph.metadata_props.add(key=f"cliphand.{key}", value=value)
         onnx.save(graph, str(tmp))
     return out
+
+
+def cached_onnx_export(checkpoint: str | Path) -> Path:
+    """The ONNX export of a checkpoint, made once and cached by the checkpoint's content hash
+    under cache_dir()/onnx; an .onnx file is returned as it is."""
+    checkpoint = Path(checkpoint)
+    if checkpoint.suffix == ".onnx":
+        return checkpoint
+    from cliphand.hand.coarse import cache_dir
+
+    digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:16]
+    path = cache_dir() / "onnx" / f"{checkpoint.stem}_{digest}.onnx"
+    if not path.exists():
+        log.info("exporting %s to ONNX once: %s", checkpoint.name, path)
+        export_onnx(checkpoint, path)
+    return path
 
 
 class OnnxHandModel:

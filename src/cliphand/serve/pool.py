@@ -9,7 +9,6 @@ timeout, so overload is answered with 503 instead of piling work up in memory.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import queue
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from cliphand.infer.estimator import HandPoseEstimator
+from cliphand.infer.onnx import cached_onnx_export
 
 log = logging.getLogger("cliphand.serve")
 T = TypeVar("T")
@@ -41,7 +41,7 @@ class ModelPool:
         self.workers, self.queue_size, self.timeout_s = workers, queue_size, timeout_s
         self.backend = _pick_backend(backend)
         threads = max(1, (os.cpu_count() or 1) // workers)
-        model_path = onnx_file(checkpoint) if self.backend == "onnx" else Path(checkpoint)
+        model_path = cached_onnx_export(checkpoint) if self.backend == "onnx" else Path(checkpoint)
         self._free: queue.Queue[HandPoseEstimator] = queue.Queue()
         for _ in range(workers):
             self._free.put(_load(model_path, self.backend, threads))
@@ -93,23 +93,6 @@ def _pick_backend(backend: str) -> str:
     except ImportError:
         return "torch"
     return "onnx"
-
-
-def onnx_file(checkpoint: str | Path) -> Path:
-    """The ONNX export of a checkpoint (an .onnx file is used as it is), cached by content hash."""
-    checkpoint = Path(checkpoint)
-    if checkpoint.suffix == ".onnx":
-        return checkpoint
-    from cliphand.hand.coarse import cache_dir
-    from cliphand.infer.onnx import export_onnx
-
-    digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:16]
-    path = cache_dir() / "onnx" / f"{checkpoint.stem}_{digest}.onnx"
-    if not path.exists():
-        log.info("exporting %s to ONNX once: %s", checkpoint.name, path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        export_onnx(checkpoint, path)
-    return path
 
 
 def _load(path: Path, backend: str, threads: int) -> HandPoseEstimator:
