@@ -163,17 +163,19 @@ def main() -> None:
     threads = os.cpu_count() or 1
     print(f"{checkpoint.name}, {threads} cores, server workers {args.workers}, queue {args.queue}")
 
+    from cliphand.infer import HandPoseEstimator
     from cliphand.infer.bench import benchmark
+    from cliphand.infer.onnx import OnnxHandModel, cached_onnx_export
     from cliphand.model.checkpoint import load_model_from_checkpoint
-    from cliphand.serve.pool import ModelPool
 
     model = load_model_from_checkpoint(checkpoint)
     onnx_fps = benchmark(model, model.config.image_size, runs=50, batches=(1,))["backends"]["onnxruntime"]["1"]["fps"]
     print(f"cliphand bench, ONNX Runtime batch 1: {onnx_fps:.1f} FPS")
 
     photo, crop, box = test_images()
-    pool = ModelPool(checkpoint, workers=args.workers, backend="onnx")  # the server's loader: same file and threads
-    estimator = pool._free.get()
+    # The server's loader: the same cached ONNX file, the cores split between its workers.
+    runtime = OnnxHandModel(cached_onnx_export(checkpoint), threads=max(1, threads // args.workers))
+    estimator = HandPoseEstimator(runtime, runtime.faces, runtime.image_size, "onnx")
     photo_array = np.asarray(Image.open(BytesIO(photo)).convert("RGB"))
     crop_array = np.asarray(Image.open(BytesIO(crop)).convert("RGB"))
     from cliphand.serve.app import predict_record
@@ -184,7 +186,6 @@ def main() -> None:
             lambda: predict_record(estimator, crop_array, [0, 0, 224, 224], None, 4, False), args.repeats
         ),
     }
-    pool.close()
 
     port = free_port()
     server = start_server(port, checkpoint, args.workers, args.queue)

@@ -31,7 +31,8 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if action.default in (None, False, argparse.SUPPRESS) or "default" in text or not action.option_strings:
+        hidden = action.default is None or action.default is False or action.default == argparse.SUPPRESS
+        if hidden or "default" in text or not action.option_strings:
             return text
         return super()._get_help_string(action)
 
@@ -301,15 +302,18 @@ def cmd_train(args: argparse.Namespace) -> None:
     if summary is None:
         return
     if "runs" in summary:  # several seeds
-        print(f"{len(summary['runs'])} seeds: best validation PA-MPJPE {summary['best_pa_mpjpe_mm_mean']} mm "
-              f"(std {summary['best_pa_mpjpe_mm_std']}); per seed in {args.out / 'seeds_summary.json'}")  # fmt: skip
+        mean, std = summary["best_pa_mpjpe_mm_mean"], summary["best_pa_mpjpe_mm_std"]
+        score = "not measured (no validation split)" if mean is None else f"{mean:.2f} mm (std {std:.2f})"
+        print(f"{len(summary['runs'])} seeds: best validation PA-MPJPE {score}; per seed in "
+              f"{args.out / 'seeds_summary.json'}")  # fmt: skip
         return
     best = summary["best_pa_mpjpe_mm"]
-    print(f"stopped at step {summary['step']}; best validation PA-MPJPE "
-          f"{'not measured (no validation split)' if best is None else f'{best:.2f} mm'}")  # fmt: skip
-    print(f"  {args.out / 'best.pt'}: the best validated weights (cliphand eval / predict --checkpoint)")
-    print(f"  {args.out / 'last.pt'}: the latest state (train --resume continues from it)")
-    print(f"  {args.out / 'metrics.csv'}, {args.out / 'val.csv'}, {args.out / 'loss_curve.png'}: the run's curves")
+    score = "not measured (no validation split)" if best is None else f"{best:.2f} mm"
+    print(f"stopped at step {summary['step']}; best validation PA-MPJPE {score}")
+    if (args.out / "best.pt").exists():
+        print(f"  {args.out / 'best.pt'}: the best validated weights (cliphand eval / predict --checkpoint)")
+    print(f"  {args.out / 'last.pt'}: the latest state (train --resume continues; eval and predict take it too)")
+    print(f"  {args.out / 'metrics.csv'} and {args.out / 'loss_curve.png'}: the run's curves")
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -345,7 +349,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         estimator = HandPoseEstimator.from_checkpoint(args.checkpoint, backend=backend)
     paths = expand_inputs(args.paths, skip_outputs_of=args.out)
     if not paths:
-        raise CliError(f"no images or videos in {', '.join(map(str, args.paths))}")
+        raise CliError(f"no images in {', '.join(map(str, args.paths))} (a folder's inputs are its image files)")
     from cliphand.infer.estimator import InferenceError
     from cliphand.infer.predict import load_intrinsics
 
@@ -426,8 +430,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
         raise CliError("cliphand serve needs FastAPI and uvicorn: pip install 'cliphand[serve]'") from None
     if args.workers < 1 or args.queue < 0 or args.timeout <= 0 or args.max_upload_mb <= 0:
         raise CliError("--workers must be at least 1, --queue at least 0, --timeout and --max-upload-mb positive")
-    if args.checkpoint is not None and not args.checkpoint.is_file():
-        raise CliError(f"checkpoint not found: {args.checkpoint}")
+    if args.checkpoint is not None:  # load it once here: a bad file is one line, not a failed startup
+        from cliphand.infer import HandPoseEstimator
+
+        backend = "onnx" if args.checkpoint.suffix == ".onnx" else "torch"
+        HandPoseEstimator.from_checkpoint(args.checkpoint, backend=backend)
     settings = ServeSettings(
         checkpoint=None if args.checkpoint is None else str(args.checkpoint),
         workers=args.workers,
@@ -696,9 +703,9 @@ def _os_message(exc: OSError) -> str:
     if exc.filename is None:
         return str(exc)
     if isinstance(exc, NotADirectoryError | FileExistsError):
-        return f"cannot write to {exc.filename}: part of that path is a file, not a folder"
+        return f"cannot use {exc.filename}: part of that path is a file, not a folder"
     if isinstance(exc, PermissionError):
-        return f"permission denied: {exc.filename} (choose a folder you can write to)"
+        return f"permission denied: {exc.filename}"
     if isinstance(exc, FileNotFoundError):
         return f"not found: {exc.filename}"
     return f"{exc.strerror or exc}: {exc.filename}"

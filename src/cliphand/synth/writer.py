@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -26,6 +27,11 @@ from cliphand.hand.gestures import GESTURES
 from cliphand.synth.generator import Generator, SynthConfig, SynthSample
 
 _WORKER: dict[str, Any] = {}
+
+
+def _init_pool_worker(*args) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it cancels the pool
+    _init_worker(*args)
 
 
 def _init_worker(hand: str, hand_options: dict, config: SynthConfig, seed: int, out: str) -> None:
@@ -95,14 +101,19 @@ def write_dataset(
     final, out = out, out.with_name(f".{out.name}.partial")
     if out.exists():
         shutil.rmtree(out)  # left over from an interrupted run
+    old = final.with_name(f".{final.name}.old")
     try:
         _render_into(out, num, seed, hand, hand_options, config, workers, progress)
+        if final.is_dir():  # --overwrite: the old set steps aside, the new one takes its name
+            os.replace(final, old)
+        os.replace(out, final)
     except BaseException:  # Ctrl-C or a failure: no half-written folder stays behind
         shutil.rmtree(out, ignore_errors=True)
+        if old.exists() and not final.exists():
+            os.replace(old, final)
         raise
-    if final.is_dir():
-        shutil.rmtree(final)
-    os.replace(out, final)
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
     return final
 
 
@@ -120,11 +131,15 @@ def _render_into(out: Path, num: int, seed: int, hand: str, hand_options: dict, 
                 annotations.append(annotation)
                 bar.update()
         else:
-            with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=args) as pool:
+            with ProcessPoolExecutor(workers, initializer=_init_pool_worker, initargs=args) as pool:
                 chunk = max(1, min(64, num // (4 * workers)))
-                for annotation in pool.map(_render_and_save, range(num), chunksize=chunk):
-                    annotations.append(annotation)
-                    bar.update()
+                try:
+                    for annotation in pool.map(_render_and_save, range(num), chunksize=chunk):
+                        annotations.append(annotation)
+                        bar.update()
+                except BaseException:  # stop at once: the chunks not yet started are dropped
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
     for key in ("xyz", "K", "verts", "scale", "mano"):
         _write_json(out / f"training_{key}.json", np.round(np.stack([a[key] for a in annotations]), 6))
     _write_json(out / "training_meta.json", [a["meta"] for a in annotations])
