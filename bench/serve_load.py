@@ -21,7 +21,6 @@ import argparse
 import http.client
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -35,6 +34,7 @@ import numpy as np
 from PIL import Image
 
 import cliphand
+from cliphand.infer.bench import timings
 
 WILD = Path(__file__).resolve().parents[1] / ".." / "shared" / "real" / "wild"
 
@@ -92,14 +92,8 @@ def start_server(port: int, checkpoint: Path, workers: int, queue: int) -> subpr
     raise SystemExit("the server did not answer /healthz within 300 s")
 
 
-def timed(run, repeats: int) -> float:
-    run()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+def median_ms(run, repeats: int) -> float:
+    return timings(run, repeats)["median_ms"]
 
 
 def test_images() -> tuple[bytes, bytes, str]:
@@ -181,8 +175,10 @@ def main() -> None:
     from cliphand.serve.app import predict_record
 
     in_process = {
-        "photo, detected": timed(lambda: predict_record(estimator, photo_array, None, None, 4, False), args.repeats),
-        "hand crop, --bbox": timed(
+        "photo, detected": median_ms(
+            lambda: predict_record(estimator, photo_array, None, None, 4, False), args.repeats
+        ),
+        "hand crop, --bbox": median_ms(
             lambda: predict_record(estimator, crop_array, [0, 0, 224, 224], None, 4, False), args.repeats
         ),
     }
@@ -198,7 +194,7 @@ def main() -> None:
         print("\none request at a time (median of", args.repeats, "):")
         print("| input | in-process ms | API round trip ms | ratio (target <= 1.3) |\n|---|---|---|---|")
         for name, (body, content_type) in bodies.items():
-            api = timed(lambda b=body, c=content_type: post(conn, b, c), args.repeats)
+            api = median_ms(lambda b=body, c=content_type: post(conn, b, c), args.repeats)
             print(f"| {name} | {in_process[name]:.1f} | {api:.1f} | {api / in_process[name]:.2f}x |")
 
         body, content_type = bodies["hand crop, --bbox"]

@@ -23,7 +23,8 @@ def matmul_gflops(size: int = 1024, repeats: int = 10) -> float:
     return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-def _timings(run, runs: int) -> dict[str, float]:
+def timings(run, runs: int) -> dict[str, float]:
+    """Median and p90 milliseconds of `runs` calls of run(), after one warm-up call."""
     run()  # warm-up
     times = []
     for _ in range(runs):
@@ -56,7 +57,7 @@ def benchmark(model: torch.nn.Module, image_size: int, runs: int = 10, batches: 
     with torch.no_grad():
         for batch in batches:
             x = torch.rand(batch, 3, image_size, image_size)
-            t = _timings(lambda x=x: model(x), runs)
+            t = timings(lambda x=x: model(x), runs)
             result["backends"].setdefault("pytorch", {})[str(batch)] = _with_fps(t, batch)
     if onnx:
         result["backends"].update(_onnx_timings(model, image_size, runs, batches))
@@ -94,7 +95,7 @@ def _onnx_timings(model: torch.nn.Module, image_size: int, runs: int, batches: t
         }
         for batch in batches:
             x = torch.rand(batch, 3, image_size, image_size).numpy()
-            t = _timings(lambda x=x: session.run(None, {"image": x}), runs)
+            t = timings(lambda x=x: session.run(None, {"image": x}), runs)
             out[str(batch)] = _with_fps(t, batch)
     return {"onnxruntime": out}
 
