@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
-DEFAULT_WEIGHTS = "cliphand_mobile_v3.pt"
+DEFAULT_WEIGHTS = "cliphand_mobile_v4.pt"
 
 
 def default_checkpoint() -> Path:
