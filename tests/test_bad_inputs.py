@@ -465,10 +465,15 @@ def test_ctrl_c_inside_a_write_waits_for_the_file_to_be_whole(tmp_path):
     from cliphand.fileio import atomic_path
 
     path = tmp_path / "state.bin"
-    with pytest.raises(KeyboardInterrupt), atomic_path(path) as tmp:
-        tmp.write_bytes(b"first half ")
-        os.kill(os.getpid(), signal.SIGINT)  # held back until the block has finished
-        tmp.write_bytes(b"first half, second half")
+    # As in an interactive shell: a test runner started in the background inherits SIGINT ignored.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt), atomic_path(path) as tmp:
+            tmp.write_bytes(b"first half ")
+            os.kill(os.getpid(), signal.SIGINT)  # held back until the block has finished
+            tmp.write_bytes(b"first half, second half")
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert path.read_bytes() == b"first half, second half"
     assert [p.name for p in tmp_path.iterdir()] == ["state.bin"]
 
