@@ -219,13 +219,16 @@ def test_clutter_backgrounds_have_edges_everywhere():
     from cliphand.data.augment import background_image
 
     rng = np.random.default_rng(0)
-    for _ in range(5):
+    covered = []  # per image: the fraction of its 16 tiles with an edge
+    for _ in range(20):
         image, word = background_image(224, rng, "clutter")
         gray = image.astype(np.float32).mean(-1)
         edges = np.abs(np.diff(gray, axis=1)) > 12
-        tiles = edges[:, :220].reshape(4, 56, 4, 55)
+        covered.append(edges[:, :220].reshape(4, 56, 4, 55).any(axis=(1, 3)).mean())
         assert image.shape == (224, 224, 3) and isinstance(word, str)
-        assert tiles.any(axis=(1, 3)).mean() >= 0.5  # edges in at least half of the 16 tiles
+    # A few large shapes can leave a quiet corner, but not often (measured: mean 0.95 over
+    # 300 images, under half the tiles in 0.7 % of them).
+    assert np.mean(covered) >= 0.85 and np.mean(np.array(covered) < 0.5) <= 0.1
 
 
 def test_fractal_backgrounds_have_the_requested_spectrum():

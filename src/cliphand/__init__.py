@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-__version__ = "0.5.0"
+__version__ = "0.5.1"
 
 DEFAULT_WEIGHTS = "cliphand_mobile_v4.pt"
 

@@ -117,14 +117,19 @@ def fragments(
         return empty
     pr = np.repeat(np.arange(len(fr)), n)  # one entry per covered pixel
     u = u0[pr] + np.arange(len(pr)) - np.repeat(np.cumsum(n) - n, n)
-    f = fr[pr]
-    bary = np.clip(a_r[pr] * u[:, None] + d_r[pr], 0.0, None)
-    weighted = bary * inv_depth[f]  # perspective-correct interpolation
-    z_pix = 1.0 / (weighted[:, 0] + weighted[:, 1] + weighted[:, 2])
+    # 1/z is affine in screen space (per row: slope * u + offset), so the depth test needs no
+    # barycentrics; they are computed for the winning fragments only.
+    inv_depth_r = inv_depth[fr]
+    slope = (a_r * inv_depth_r).sum(1)
+    offset = (d_r * inv_depth_r).sum(1)
+    z_pix = 1.0 / (slope[pr] * u + offset[pr])
     pixel = v[pr].astype(np.int64) * width + u
     np.minimum.at(depth, pixel, z_pix)
-    win = z_pix <= depth[pixel]
-    return pixel[win], idx[f[win]], weighted[win] * z_pix[win, None], depth
+    win = np.flatnonzero(z_pix <= depth[pixel])
+    pr, u = pr[win], u[win]
+    weighted = np.clip(a_r[pr] * u[:, None] + d_r[pr], 0.0, None) * inv_depth[fr[pr]]  # perspective-correct
+    bary = weighted / (weighted[:, 0] + weighted[:, 1] + weighted[:, 2])[:, None]
+    return pixel[win], idx[fr[pr]], bary, depth
 
 
 def render_mesh(
@@ -171,7 +176,9 @@ def render_mesh(
     corners = faces[face]  # (P, 3)
     # Gouraud shading: light the vertices, interpolate colours (three gathers beat a (P, 3, 3) reduce).
     light = -np.asarray(light_dir, np.float64) / np.linalg.norm(light_dir)
-    shade = ambient + diffuse * np.abs(vertex_normals(vertices, faces) @ light)  # two-sided
+    shade = np.full(len(vertices), ambient)
+    if diffuse:  # callers that bake their own lighting into `colors` pass 0 and skip the normals
+        shade += diffuse * np.abs(vertex_normals(vertices, faces) @ light)  # two-sided
     lit = ((np.full((len(vertices), 3), 0.8) if colors is None else colors) * shade[:, None]).astype(np.float32)
     b = bary.astype(np.float32)
     color_ss = np.zeros((h * s * w * s, 3), np.float32)
@@ -183,6 +190,11 @@ def render_mesh(
         color_ss.reshape(h * s, w * s, 3),
         depth_ss.reshape(h * s, w * s),
     )
+    if s == 1:  # one sample per pixel: nothing to filter
+        alpha[y0:y1, x0:x1] = covered
+        color[y0:y1, x0:x1] = np.clip(color_ss, 0.0, 1.0)
+        depth[y0:y1, x0:x1] = depth_ss
+        return Rendering(color=color, alpha=alpha, depth=depth, window=(int(y0), int(y1), int(x0), int(x1)))
     # Box filter over the s x s samples of each pixel (strided sums beat a reshaped reduction).
     cover = sum(covered[i::s, j::s].astype(np.float64) for i in range(s) for j in range(s))
     summed = sum(color_ss[i::s, j::s] for i in range(s) for j in range(s))

@@ -132,7 +132,7 @@ def _render_into(out: Path, num: int, seed: int, hand: str, hand_options: dict, 
                 bar.update()
         else:
             with ProcessPoolExecutor(workers, initializer=_init_pool_worker, initargs=args) as pool:
-                chunk = max(1, min(64, num // (4 * workers)))
+                chunk = max(1, min(16, num // (4 * workers)))  # small chunks: no worker idles at the end
                 try:
                     for annotation in pool.map(_render_and_save, range(num), chunksize=chunk):
                         annotations.append(annotation)
