@@ -302,3 +302,23 @@ def test_natural_poses_are_open_on_average_and_vary(hand):
     assert (reach[:, 1:] < 1.2).any() and (reach[:, 1:] > 1.7).any()
     again = Generator(hand, SynthConfig(template_prob=0.0, interpolation_prob=0.0, natural_prob=1.0), seed=9)
     np.testing.assert_array_equal(again.sample(3).joints_3d, samples[3].joints_3d)
+
+
+def test_distractor_hands_change_the_background_only(hand):
+    """A second hand is drawn behind the labelled one from a stream of its own: labels, mask and
+    the labelled hand's pixels stay as without it, and it adds skin-coloured pixels elsewhere."""
+    from scipy.ndimage import binary_erosion
+
+    still = {"occluder_prob": 0.0, "motion_blur_prob": 0.0, "defocus_prob": 0.0}  # nothing spreads across edges
+    with_other = Generator(hand, SynthConfig(distractor_prob=1.0, **still), seed=4)
+    without = Generator(hand, SynthConfig(distractor_prob=0.0, **still), seed=4)
+    changed = []
+    for index in range(6):
+        a, b = with_other.sample(index), without.sample(index)
+        np.testing.assert_array_equal(a.joints_3d, b.joints_3d)
+        np.testing.assert_array_equal(a.mask, b.mask)
+        inside = binary_erosion(b.mask > 127, iterations=3)  # away from the blurred edge
+        np.testing.assert_array_equal(a.image[inside], b.image[inside])
+        outside = b.mask == 0
+        changed.append((np.abs(a.image.astype(int) - b.image).max(-1)[outside] > 20).mean())
+    assert min(changed) > 0.0 and np.mean(changed) > 0.03, changed  # every image gets one, most visibly

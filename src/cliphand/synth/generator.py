@@ -50,6 +50,9 @@ class SynthConfig:
     forearm_prob: float = 0.9  # a forearm leaving the frame, as cameras see hands (else a capped wrist)
     sleeve_prob: float = 0.4  # of those: a sleeve, cuff or wristband in a cloth colour
     occluder_prob: float = 0.25
+    # Another hand behind the labelled one (someone else's, or the other hand, mirrored): photos
+    # have them, and a network that never saw two hands takes any skin blob for the hand.
+    distractor_prob: float = 0.15
     motion_blur_prob: float = 0.15
     defocus_prob: float = 0.2
     light_tint: float = 0.08  # light colour: per-channel gain on the hand of up to +-8%
@@ -138,8 +141,6 @@ class Generator:
         cfg, size = self.config, self.config.size
         angles, gesture, source = self.articulation(rng)
         frames = self.model.frames
-        pose = angles_to_axis_angle(torch.as_tensor(angles, dtype=frames.dtype), frames).reshape(1, 48)
-        pose[:, 3:] -= self.model.pose_mean
         # Global orientation: uniformly random (view_spread_deg >= 180), or a random turn of at
         # most view_spread_deg away from a frontal view (palm to the camera, fingers up).
         if cfg.view_spread_deg >= 180:
@@ -151,13 +152,7 @@ class Generator:
         hand_to_cam = global_rot @ frames[0].numpy().T  # model frame -> hand frame -> camera
         if (hand_to_cam @ frames[0].numpy()[:, 1])[2] > 0.6:  # fingers pointing straight away
             return None
-        pose[0, :3] = matrix_to_axis_angle(torch.as_tensor(hand_to_cam, dtype=pose.dtype))
-        shape = torch.as_tensor(
-            np.clip(rng.normal(0, cfg.shape_std, self.model.num_shape), -2.5, 2.5), dtype=pose.dtype
-        )
-        with torch.no_grad():
-            verts, joints = self.model(pose, shape[None])
-        verts, joints = verts[0].numpy().astype(np.float64), joints[0].numpy().astype(np.float64)
+        pose, shape, verts, joints = self._posed_hand(angles, hand_to_cam, rng)
 
         focal = rng.uniform(*cfg.focal)
         centre = (size - 1) / 2 + rng.normal(0, 2.0, 2)
@@ -192,6 +187,10 @@ class Generator:
             y0, y1, x0, x1 = rendering.window  # the hand's box: nothing outside it is drawn
             rendering.color[y0:y1, x0:x1] *= texture[y0:y1, x0:x1, None]
         background, bg_name = background_image(size, rng, cfg.backgrounds)
+        if cfg.distractor_prob > 0:
+            other = rng.spawn(1)[0]  # a stream of its own: every other draw of the sample stays as it was
+            if other.random() < cfg.distractor_prob:
+                background = self._distractor(background, K, other)
         image = composite(background, rendering)
         if cfg.optical_blur > 0:
             image = np.asarray(Image.fromarray(image).filter(ImageFilter.BoxBlur(cfg.optical_blur)))
@@ -224,6 +223,46 @@ class Generator:
             prompt=make_prompt(gesture, bg_name),
             jpeg_quality=int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)),
         )
+
+    def _posed_hand(
+        self, angles: np.ndarray, hand_to_cam: np.ndarray, rng: np.random.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]:
+        """The hand model's pose (1, 48) and a random shape (S,) for anatomical angles (16, 3)
+        and a hand-to-camera rotation (3, 3); vertices (N, 3) and joints (21, 3) at the origin."""
+        frames = self.model.frames
+        pose = angles_to_axis_angle(torch.as_tensor(angles, dtype=frames.dtype), frames).reshape(1, 48)
+        pose[:, 3:] -= self.model.pose_mean
+        pose[0, :3] = matrix_to_axis_angle(torch.as_tensor(hand_to_cam, dtype=pose.dtype))
+        shape = torch.as_tensor(
+            np.clip(rng.normal(0, self.config.shape_std, self.model.num_shape), -2.5, 2.5), dtype=pose.dtype
+        )
+        with torch.no_grad():
+            verts, joints = self.model(pose, shape[None])
+        return pose, shape, verts[0].numpy().astype(np.float64), joints[0].numpy().astype(np.float64)
+
+    def _distractor(self, background: np.ndarray, K: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Render another hand with its forearm over the background: any pose, orientation, size
+        and place (partly out of frame is fine), half of them mirrored into a left hand, a little
+        out of focus since it is farther away."""
+        size = background.shape[0]
+        angles = self.articulation(rng)[0]
+        _, _, verts, joints = self._posed_hand(angles, _random_rotation(rng) @ self.model.frames[0].numpy().T, rng)
+        scene, faces = self.arm.attach(verts, joints, rng)
+        extent = np.ptp(verts[:, :2], axis=0).max()
+        depth = K[0, 0] * extent / (rng.uniform(0.3, 1.0) * size)
+        target = (rng.uniform(-0.1, 1.1, 2) * size - K[:2, 2]) * depth / K[0, 0]  # where its centre lands
+        scene = scene + np.array([target[0], target[1], depth]) - verts.mean(0)
+        scene[:, 2] = np.maximum(scene[:, 2], 0.05)
+        if rng.random() < 0.5:  # the other hand: mirror it across its own vertical plane
+            scene[:, 0] = 2 * scene[: len(verts), 0].mean() - scene[:, 0]
+            faces = faces[:, ::-1]  # mirroring flips the winding; keep the outside facing out
+        albedo = self._skin(scene, len(verts), rng)
+        if rng.random() < self.config.sleeve_prob:
+            albedo = self.arm.dress(albedo, len(verts), rng)
+        lit = self._shade(scene, faces, albedo, rng)
+        rendering = render_mesh(scene, faces, K, size, size, lit, ambient=1.0, diffuse=0.0, supersample=1)
+        image = Image.fromarray(composite(background, rendering))
+        return np.asarray(image.filter(ImageFilter.BoxBlur(rng.uniform(0.0, 2.0))))
 
     def _skin(self, verts: np.ndarray, num_hand: int, rng: np.random.Generator) -> np.ndarray:
         """(N, 3) albedo: a skin tone with smooth low-frequency variation over the hand, lighter
@@ -437,4 +476,4 @@ def _motion_blur(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def heldout_config() -> SynthConfig:
     """The held-out benchmark images' settings (seed 987): cliphand 0.3.0's pose mix, before the
     grasp synergy, so released figures stay comparable across generator changes."""
-    return SynthConfig(template_prob=0.5, interpolation_prob=0.25, natural_prob=0.0)
+    return SynthConfig(template_prob=0.5, interpolation_prob=0.25, natural_prob=0.0, distractor_prob=0.0)
