@@ -5,7 +5,7 @@ from PIL import Image, ImageDraw
 from cliphand.data.geometry import project
 from cliphand.hand import load_hand_model
 from cliphand.hand.gestures import gesture_pose
-from cliphand.render.raster import composite, rasterize, render_mesh
+from cliphand.render.raster import composite, merge_in_depth, rasterize, render_mesh
 
 K = np.array([[200.0, 0, 31.5], [0, 200.0, 31.5], [0, 0, 1]])
 
@@ -115,3 +115,20 @@ def _grow(mask: np.ndarray) -> np.ndarray:
         for dx in (-1, 0, 1):
             out |= np.roll(mask, (dy, dx), (0, 1))
     return out
+
+
+def test_merge_in_depth_keeps_the_nearer_surface_of_two_renderings():
+    near = np.array([[-0.2, -0.2, 1.0], [0.2, -0.2, 1.0], [0.0, 0.2, 1.0]])
+    far = near * [1.5, 1.5, 2.0] + [0.3, 0, 0]  # bigger on screen, shifted right, behind
+    faces = np.array([[0, 2, 1]])
+    red = render_mesh(far, faces, K, 64, 64, np.tile([1.0, 0, 0], (3, 1)), ambient=1.0, diffuse=0.0, supersample=1)
+    blue = render_mesh(near, faces, K, 64, 64, np.tile([0, 0, 1.0], (3, 1)), ambient=1.0, diffuse=0.0, supersample=1)
+    for a, b, b_near in ((red, blue, True), (blue, red, False)):
+        merged, b_wins = merge_in_depth(a, b)
+        both = (a.alpha > 0) & (b.alpha > 0)
+        assert both.any() and (b_wins[both] == b_near).all()  # where both are drawn, the nearer one shows
+        assert (b_wins == ((b.alpha > 0) & (a.alpha == 0)) | (both & b_near)).all()
+        assert np.allclose(merged.color[blue.alpha > 0], [0, 0, 1])  # blue is in front wherever it is
+        assert (merged.alpha == np.maximum(a.alpha, b.alpha)).all()
+        y0, y1, x0, x1 = merged.window
+        assert merged.alpha[y0:y1, x0:x1].sum() == merged.alpha.sum()  # the window holds both

@@ -322,3 +322,25 @@ def test_distractor_hands_change_the_background_only(hand):
         outside = b.mask == 0
         changed.append((np.abs(a.image.astype(int) - b.image).max(-1)[outside] > 20).mean())
     assert min(changed) > 0.0 and np.mean(changed) > 0.03, changed  # every image gets one, most visibly
+
+
+def test_held_objects_hide_the_hand_behind_them_and_leave_the_labels(hand):
+    """Objects in the grip are depth-tested with the hand: the mask loses exactly what they cover,
+    labels stay, and a flat hand holds nothing."""
+    still = {"occluder_prob": 0.0, "distractor_prob": 0.0}
+    holding = Generator(hand, SynthConfig(object_prob=1.0, **still), seed=12)
+    empty = Generator(hand, SynthConfig(object_prob=0.0, **still), seed=12)
+    hidden, shown = [], []
+    for index in range(8):
+        a, b = holding.sample(index), empty.sample(index)
+        np.testing.assert_array_equal(a.joints_3d, b.joints_3d)
+        assert not ((a.mask > 0) & (b.mask == 0)).any()  # an object never adds to the mask
+        hidden.append(((b.mask > 0) & (a.mask == 0)).sum())
+        shown.append((np.abs(a.image.astype(int) - b.image).max(-1)[b.mask == 0] > 30).sum())
+    assert sum(h > 0 for h in hidden) >= 3 and sum(s > 50 for s in shown) >= 3, (hidden, shown)
+    with torch.no_grad():
+        _, flat = hand(torch.zeros(1, 48), torch.zeros(1, hand.num_shape))
+    assert (
+        holding._held_object(flat[0].numpy().astype(np.float64) + [0, 0, 0.5], np.eye(3), np.random.default_rng(0))
+        is None
+    )

@@ -208,6 +208,23 @@ def render_mesh(
     return Rendering(color=color, alpha=alpha, depth=depth, window=(int(y0), int(y1), int(x0), int(x1)))
 
 
+def merge_in_depth(a: Rendering, b: Rendering) -> tuple[Rendering, np.ndarray]:
+    """Two renderings of the same camera as one: at each pixel the nearer surface. Returns it and
+    the (H, W) bool map of pixels where b covers a (or a is empty)."""
+    b_wins = (b.alpha > 0) & (b.depth < a.depth)
+    color = np.where(b_wins[..., None], b.color, a.color)
+    alpha = np.where(b_wins, b.alpha, a.alpha)
+    depth = np.minimum(a.depth, b.depth)
+    (ay0, ay1, ax0, ax1), (by0, by1, bx0, bx1) = a.window, b.window
+    if ay1 <= ay0:  # a is empty
+        window = b.window
+    elif by1 <= by0:
+        window = a.window
+    else:
+        window = (min(ay0, by0), max(ay1, by1), min(ax0, bx0), max(ax1, bx1))
+    return Rendering(color=color, alpha=alpha, depth=depth, window=window), b_wins
+
+
 def composite(background: np.ndarray, rendering: Rendering) -> np.ndarray:
     """Blend a rendering over an (H, W, 3) uint8 image; returns uint8."""
     y0, y1, x0, x1 = rendering.window

@@ -25,7 +25,7 @@ from cliphand.hand.gestures import FRONTAL_VIEW, GESTURES, classify_gesture, ges
 from cliphand.hand.model import HandModel
 from cliphand.hand.pose import angles_to_axis_angle
 from cliphand.hand.skeleton import matrix_to_axis_angle
-from cliphand.render.raster import composite, render_mesh, vertex_normals
+from cliphand.render.raster import Rendering, composite, merge_in_depth, render_mesh, vertex_normals
 from cliphand.synth.poses import natural_angles
 
 SKIN_TONES = SKIN_TONES_RGB / 255.0
@@ -53,6 +53,9 @@ class SynthConfig:
     # Another hand behind the labelled one (someone else's, or the other hand, mirrored): photos
     # have them, and a network that never saw two hands takes any skin blob for the hand.
     distractor_prob: float = 0.15
+    # A ball, a bottle or a box between palm and curled fingers, depth-tested with the hand, when
+    # the pose can hold one: photos show hands holding things more often than empty.
+    object_prob: float = 0.3
     motion_blur_prob: float = 0.15
     defocus_prob: float = 0.2
     light_tint: float = 0.08  # light colour: per-channel gain on the hand of up to +-8%
@@ -101,6 +104,7 @@ class Generator:
         self.grain = np.random.default_rng([seed]).standard_normal((side, side, 3), dtype=np.float32)
         self.skin_field = fractal_noise(side, np.random.default_rng([seed, 2**32 - 1]), 1.0) - 0.5
         self.palm, self.nails = _palm_and_nails(model)
+        self.primitives = _primitives()
 
     def rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, index])
@@ -187,14 +191,20 @@ class Generator:
             y0, y1, x0, x1 = rendering.window  # the hand's box: nothing outside it is drawn
             rendering.color[y0:y1, x0:x1] *= texture[y0:y1, x0:x1, None]
         background, bg_name = background_image(size, rng, cfg.backgrounds)
-        if cfg.distractor_prob > 0:
-            other = rng.spawn(1)[0]  # a stream of its own: every other draw of the sample stays as it was
-            if other.random() < cfg.distractor_prob:
-                background = self._distractor(background, K, other)
+        # Streams of their own (spawning draws nothing from rng): switching either on or off
+        # changes no other draw of the sample.
+        distractor_rng, object_rng = rng.spawn(2)
+        if distractor_rng.random() < cfg.distractor_prob:
+            background = self._distractor(background, K, distractor_rng)
+        mask = rendering.mask
+        if object_rng.random() < cfg.object_prob:
+            held = self._held_object(joints, K, object_rng)
+            if held is not None:
+                rendering, in_front = merge_in_depth(rendering, held)
+                mask[in_front] = 0  # the hand behind the object is not seen
         image = composite(background, rendering)
         if cfg.optical_blur > 0:
             image = np.asarray(Image.fromarray(image).filter(ImageFilter.BoxBlur(cfg.optical_blur)))
-        mask = rendering.mask
         if rng.random() < cfg.occluder_prob:
             image, mask = self._occlude(image, mask, project(joints, K), rng)
         if rng.random() < cfg.motion_blur_prob:
@@ -263,6 +273,38 @@ class Generator:
         rendering = render_mesh(scene, faces, K, size, size, lit, ambient=1.0, diffuse=0.0, supersample=1)
         image = Image.fromarray(composite(background, rendering))
         return np.asarray(image.filter(ImageFilter.BoxBlur(rng.uniform(0.0, 2.0))))
+
+    def _held_object(self, joints: np.ndarray, K: np.ndarray, rng: np.random.Generator) -> Rendering | None:
+        """A sphere, cylinder or box in the grip, between the palm and the curled fingertips and
+        touching both; None when the fingers do not curl (a flat hand holds nothing)."""
+        palm = joints[[0, 5, 9, 13, 17]].mean(0)
+        normal = np.cross(joints[5] - joints[0], joints[17] - joints[0])
+        normal /= np.linalg.norm(normal)
+        reach = joints[[8, 12, 16, 20]].mean(0) - palm
+        lift = reach @ normal  # how far the fingertips curl off the palm's plane
+        if abs(lift) < 0.02:
+            return None
+        normal *= np.sign(lift)
+        radius = np.clip(abs(lift) / 2 * rng.uniform(0.8, 1.1), 0.012, 0.045)
+        centre = palm + normal * (radius + 0.01) + 0.5 * (reach - (reach @ normal) * normal)
+        across = joints[17] - joints[5]  # knuckle line: what a closed hand grips along
+        across -= (across @ normal) * normal
+        across /= np.linalg.norm(across)
+        kind = ("sphere", "cylinder", "box")[int(rng.integers(3))]
+        verts, faces = self.primitives[kind]
+        length = rng.uniform(0.06, 0.22)
+        scale = np.full(3, radius) if kind == "sphere" else np.array([radius, radius * rng.uniform(0.5, 1.2), length])
+        basis = np.column_stack([normal, np.cross(across, normal), across])  # local z along the grip
+        tilt = _axis_angle_matrix(rng.normal(0, 0.25, 3))
+        scene = centre + (verts * scale) @ (tilt @ basis).T
+        if (scene[:, 2] < 0.05).any():
+            return None
+        albedo = np.broadcast_to(rng.uniform(0.05, 0.95, 3) * rng.uniform(0.4, 1.0), scene.shape)
+        lit = self._shade(scene, faces, albedo, rng)
+        size = self.config.size
+        return render_mesh(
+            scene, faces, K, size, size, lit, ambient=1.0, diffuse=0.0, supersample=self.config.supersample
+        )
 
     def _skin(self, verts: np.ndarray, num_hand: int, rng: np.random.Generator) -> np.ndarray:
         """(N, 3) albedo: a skin tone with smooth low-frequency variation over the hand, lighter
@@ -343,6 +385,17 @@ def _palm_and_nails(model: HandModel) -> tuple[np.ndarray, np.ndarray]:
     near_tip = np.linalg.norm(verts[:, None] - tips[None], axis=-1).min(1) < 0.011
     nails = np.where(near_tip, np.clip((-volar - 0.3) / 0.4, 0, 1), 0.0)
     return palm, nails
+
+
+def _primitives() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Unit meshes (vertices (V, 3), faces (F, 3), outward counter-clockwise) of held objects:
+    a sphere of radius 1, and a cylinder and a box of half-width 1 and length 1 along z."""
+    import trimesh
+
+    box = trimesh.creation.box(extents=(2.0, 2.0, 1.0)).subdivide().subdivide()
+    meshes = {"sphere": trimesh.creation.icosphere(subdivisions=2),
+              "cylinder": trimesh.creation.cylinder(radius=1.0, height=1.0, sections=24), "box": box}  # fmt: skip
+    return {name: (np.asarray(m.vertices, np.float64), np.asarray(m.faces, np.int64)) for name, m in meshes.items()}
 
 
 def _axis_angle_matrix(rotvec: np.ndarray) -> np.ndarray:
@@ -476,4 +529,6 @@ def _motion_blur(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def heldout_config() -> SynthConfig:
     """The held-out benchmark images' settings (seed 987): cliphand 0.3.0's pose mix, before the
     grasp synergy, so released figures stay comparable across generator changes."""
-    return SynthConfig(template_prob=0.5, interpolation_prob=0.25, natural_prob=0.0, distractor_prob=0.0)
+    return SynthConfig(
+        template_prob=0.5, interpolation_prob=0.25, natural_prob=0.0, distractor_prob=0.0, object_prob=0.0
+    )
