@@ -47,6 +47,7 @@ class TrainSettings:
     augment: bool = True
     augment_hue_deg: float = 0.0  # AugmentConfig.hue_deg
     augment_gray_prob: float = 0.0  # AugmentConfig.gray_prob
+    augment_background_prob: float = 0.8  # AugmentConfig.background_prob
 
 
 @dataclass

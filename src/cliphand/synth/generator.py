@@ -270,8 +270,16 @@ class Generator:
         if rng.random() < self.config.sleeve_prob:
             albedo = self.arm.dress(albedo, len(verts), rng)
         lit = self._shade(scene, faces, albedo, rng)
-        rendering = render_mesh(scene, faces, K, size, size, lit, ambient=1.0, diffuse=0.0, supersample=1)
-        image = Image.fromarray(composite(background, rendering))
+        # Rendered at half size and upsampled: it is soft anyway, and it costs a quarter of the pixels.
+        half = K.copy()
+        half[:2] *= 0.5
+        half[:2, 2] -= 0.25  # pixel centres: u_half = (u + 0.5) / 2 - 0.5
+        rendering = render_mesh(scene, faces, half, size // 2, size // 2, lit, ambient=1.0, diffuse=0.0, supersample=1)
+        planes = [rendering.color[..., c] * rendering.alpha for c in range(3)] + [rendering.alpha]
+        up = [_upsample(x, size) for x in planes]
+        alpha = up[3][..., None]
+        image = background * (1 - alpha) + 255 * np.stack(up[:3], -1)  # premultiplied: no dark fringe
+        image = Image.fromarray(np.clip(image + 0.5, 0, 255).astype(np.uint8))
         return np.asarray(image.filter(ImageFilter.BoxBlur(rng.uniform(0.0, 2.0))))
 
     def _held_object(self, joints: np.ndarray, K: np.ndarray, rng: np.random.Generator) -> Rendering | None:
@@ -385,6 +393,11 @@ def _palm_and_nails(model: HandModel) -> tuple[np.ndarray, np.ndarray]:
     near_tip = np.linalg.norm(verts[:, None] - tips[None], axis=-1).min(1) < 0.011
     nails = np.where(near_tip, np.clip((-volar - 0.3) / 0.4, 0, 1), 0.0)
     return palm, nails
+
+
+def _upsample(plane: np.ndarray, size: int) -> np.ndarray:
+    """(h, w) float -> (size, size) float32, bilinear."""
+    return np.asarray(Image.fromarray(plane.astype(np.float32), "F").resize((size, size), Image.Resampling.BILINEAR))
 
 
 def _primitives() -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -155,7 +155,11 @@ class Trainer:
         seed_everything(o.seed)
         records = dataset_records(o.dataset, o.data, "training")
         train_records, val_records = split_records(records, s.val_fraction)
-        augment = AugmentConfig(hue_deg=s.augment_hue_deg, gray_prob=s.augment_gray_prob) if s.augment else None
+        augment = None
+        if s.augment:
+            augment = AugmentConfig(
+                hue_deg=s.augment_hue_deg, gray_prob=s.augment_gray_prob, background_prob=s.augment_background_prob
+            )
         on_error = "skip" if o.skip_bad_samples else "raise"
         self.train_set = HandDataset(train_records, cfg.image_size, augment, seed=o.seed, on_error=on_error)
         self.val_set = HandDataset(val_records, cfg.image_size, None, seed=o.seed, on_error=on_error)
