@@ -321,6 +321,7 @@ def test_distractor_hands_change_the_background_only(hand):
         np.testing.assert_array_equal(a.image[inside], b.image[inside])
         outside = b.mask == 0
         changed.append((np.abs(a.image.astype(int) - b.image).max(-1)[outside] > 20).mean())
+        assert a.distractor and not b.distractor
     assert min(changed) > 0.0 and np.mean(changed) > 0.03, changed  # every image gets one, most visibly
 
 
@@ -340,7 +341,7 @@ def test_held_objects_hide_the_hand_behind_them_and_leave_the_labels(hand):
     assert sum(h > 0 for h in hidden) >= 3 and sum(s > 50 for s in shown) >= 3, (hidden, shown)
     with torch.no_grad():
         _, flat = hand(torch.zeros(1, 48), torch.zeros(1, hand.num_shape))
-    assert (
-        holding._held_object(flat[0].numpy().astype(np.float64) + [0, 0, 0.5], np.eye(3), np.random.default_rng(0))
-        is None
-    )
+    flat_joints = flat[0].numpy().astype(np.float64) + [0, 0, 0.5]
+    assert holding._held_object(flat_joints, np.eye(3), np.random.default_rng(0)) == ("", None)
+    kinds = [holding.sample(i).held_object for i in range(8)]
+    assert all(k in ("", "sphere", "cylinder", "box") for k in kinds) and sum(k != "" for k in kinds) >= 3

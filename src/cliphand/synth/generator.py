@@ -82,7 +82,9 @@ class SynthSample:
     shape: np.ndarray  # (S,)
     trans: np.ndarray  # (3,)
     gesture: int
-    pose_source: str  # "template", "interpolation" or "random"
+    pose_source: str  # "template", "interpolation", "natural" or "random"
+    held_object: str  # "sphere", "cylinder", "box" or "" (none)
+    distractor: bool  # another hand is drawn behind this one
     background: str
     prompt: str
     jpeg_quality: int
@@ -194,11 +196,12 @@ class Generator:
         # Streams of their own (spawning draws nothing from rng): switching either on or off
         # changes no other draw of the sample.
         distractor_rng, object_rng = rng.spawn(2)
-        if distractor_rng.random() < cfg.distractor_prob:
+        distractor = bool(distractor_rng.random() < cfg.distractor_prob)
+        if distractor:
             background = self._distractor(background, K, distractor_rng)
-        mask = rendering.mask
+        mask, held_kind = rendering.mask, ""
         if object_rng.random() < cfg.object_prob:
-            held = self._held_object(joints, K, object_rng)
+            held_kind, held = self._held_object(joints, K, object_rng)
             if held is not None:
                 rendering, in_front = merge_in_depth(rendering, held)
                 mask[in_front] = 0  # the hand behind the object is not seen
@@ -229,6 +232,8 @@ class Generator:
             trans=trans,
             gesture=gesture,
             pose_source=source,
+            held_object=held_kind,
+            distractor=distractor,
             background=bg_name,
             prompt=make_prompt(gesture, bg_name),
             jpeg_quality=int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)),
@@ -282,16 +287,17 @@ class Generator:
         image = Image.fromarray(np.clip(image + 0.5, 0, 255).astype(np.uint8))
         return np.asarray(image.filter(ImageFilter.BoxBlur(rng.uniform(0.0, 2.0))))
 
-    def _held_object(self, joints: np.ndarray, K: np.ndarray, rng: np.random.Generator) -> Rendering | None:
+    def _held_object(self, joints: np.ndarray, K: np.ndarray, rng: np.random.Generator) -> tuple[str, Rendering | None]:
         """A sphere, cylinder or box in the grip, between the palm and the curled fingertips and
-        touching both; None when the fingers do not curl (a flat hand holds nothing)."""
+        touching both: its kind and rendering; ("", None) when the fingers do not curl (a flat
+        hand holds nothing) or it would reach behind the camera."""
         palm = joints[[0, 5, 9, 13, 17]].mean(0)
         normal = np.cross(joints[5] - joints[0], joints[17] - joints[0])
         normal /= np.linalg.norm(normal)
         reach = joints[[8, 12, 16, 20]].mean(0) - palm
         lift = reach @ normal  # how far the fingertips curl off the palm's plane
         if abs(lift) < 0.02:
-            return None
+            return "", None
         normal *= np.sign(lift)
         radius = np.clip(abs(lift) / 2 * rng.uniform(0.8, 1.1), 0.012, 0.045)
         centre = palm + normal * (radius + 0.01) + 0.5 * (reach - (reach @ normal) * normal)
@@ -306,11 +312,11 @@ class Generator:
         tilt = _axis_angle_matrix(rng.normal(0, 0.25, 3))
         scene = centre + (verts * scale) @ (tilt @ basis).T
         if (scene[:, 2] < 0.05).any():
-            return None
+            return "", None
         albedo = np.broadcast_to(rng.uniform(0.05, 0.95, 3) * rng.uniform(0.4, 1.0), scene.shape)
         lit = self._shade(scene, faces, albedo, rng)
         size = self.config.size
-        return render_mesh(
+        return kind, render_mesh(
             scene, faces, K, size, size, lit, ambient=1.0, diffuse=0.0, supersample=self.config.supersample
         )
 

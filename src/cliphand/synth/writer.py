@@ -69,6 +69,8 @@ def annotation(sample: SynthSample) -> dict[str, Any]:
             "background": sample.background,
             "prompt": sample.prompt,
             "pose_source": sample.pose_source,
+            "held_object": sample.held_object,
+            "distractor": sample.distractor,
         },
     }
 
