@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from cliphand.data.dataset import DataError, Record
 
@@ -25,11 +26,16 @@ VERSIONS = ("green-screen", "hom", "sample", "auto")
 
 def load_json(path: Path) -> list:
     try:
-        with path.open() as f:
-            return json.load(f)
+        text = path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"missing annotation file: {path}") from None
-    except json.JSONDecodeError as exc:
+    try:
+        return orjson.loads(text)  # 5-10x faster than json on the large vertex files
+    except orjson.JSONDecodeError:
+        pass  # maybe NaN or Infinity, which orjson refuses and json reads (`data check` reports them)
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"corrupt annotation file: {path} ({exc})") from None
 
 
