@@ -182,10 +182,7 @@ class Generator:
             scene, faces = self.arm.attach(verts, joints, rng)
         else:
             scene, faces = np.concatenate([verts, verts[self.cap_ring].mean(0, keepdims=True)]), self.faces
-        albedo = self._skin(scene, len(verts), rng)
-        if len(scene) > len(verts) + 1 and rng.random() < cfg.sleeve_prob:
-            albedo = self.arm.dress(albedo, len(verts), rng)
-        lit = self._shade(scene, faces, albedo, rng)  # lighting is baked into the vertex colours
+        lit = self._coloured(scene, faces, len(verts), rng)
         rendering = render_mesh(scene, faces, K, size, size, lit, ambient=1.0, diffuse=0.0, supersample=cfg.supersample)
         if cfg.skin_texture > 0:  # fine albedo variation: a random window of a fixed fractal field
             y, x = rng.integers(0, self.skin_field.shape[0] - size, 2)
@@ -271,10 +268,7 @@ class Generator:
         if rng.random() < 0.5:  # the other hand: mirror it across its own vertical plane
             scene[:, 0] = 2 * scene[: len(verts), 0].mean() - scene[:, 0]
             faces = faces[:, ::-1]  # mirroring flips the winding; keep the outside facing out
-        albedo = self._skin(scene, len(verts), rng)
-        if rng.random() < self.config.sleeve_prob:
-            albedo = self.arm.dress(albedo, len(verts), rng)
-        lit = self._shade(scene, faces, albedo, rng)
+        lit = self._coloured(scene, faces, len(verts), rng)
         # Rendered at half size and upsampled: it is soft anyway, and it costs a quarter of the pixels.
         half = K.copy()
         half[:2] *= 0.5
@@ -319,6 +313,14 @@ class Generator:
         return kind, render_mesh(
             scene, faces, K, size, size, lit, ambient=1.0, diffuse=0.0, supersample=self.config.supersample
         )
+
+    def _coloured(self, scene: np.ndarray, faces: np.ndarray, num_hand: int, rng: np.random.Generator) -> np.ndarray:
+        """(N, 3) lit vertex colours of a hand (its first num_hand vertices) and its forearm or
+        wrist cap: skin, a sleeve on some forearms, and the lighting baked in."""
+        albedo = self._skin(scene, num_hand, rng)
+        if len(scene) > num_hand + 1 and rng.random() < self.config.sleeve_prob:  # a forearm, not a cap
+            albedo = self.arm.dress(albedo, num_hand, rng)
+        return self._shade(scene, faces, albedo, rng)
 
     def _skin(self, verts: np.ndarray, num_hand: int, rng: np.random.Generator) -> np.ndarray:
         """(N, 3) albedo: a skin tone with smooth low-frequency variation over the hand, lighter
