@@ -55,7 +55,7 @@ def time_config(name: str, batch_size: int, steps: int) -> tuple[float, int]:
     for i in range(steps + 1):
         if i == 1:  # the first step warms up
             start = time.perf_counter()
-        outputs = model(batch["image"], batch["rotation"], batch["scale"])
+        outputs = model(batch["image"])
         loss = compute_losses(outputs, batch, model, config.loss_weights)["total"]
         optimizer.zero_grad()
         loss.backward()

@@ -86,6 +86,23 @@ def test_reflection_is_aligned_as_in_the_official_code():
     assert np.allclose(np.linalg.det(rot), -1.0)
 
 
+def test_procrustes_mean_undoes_pose_scale_and_position():
+    """Copies of one shape, each turned, scaled and moved, with a little noise, average back to
+    that shape (up to a similarity); a plain mean of the copies would not."""
+    rng = np.random.default_rng(5)
+    _, gt_xyz, _ = _hands(1)
+    shape = gt_xyz[0] - gt_xyz[0].mean(0)
+    rotations = Rotation.random(50, random_state=6).as_matrix()
+    copies = np.einsum("bij,kj->bki", rotations, shape) * rng.uniform(0.5, 2.0, (50, 1, 1))
+    copies += rng.normal(scale=0.05, size=(50, 1, 3)) + rng.normal(scale=1e-4, size=copies.shape)
+    mean = metrics.procrustes_mean(copies)
+    assert np.linalg.norm(mean) == pytest.approx(np.linalg.norm(copies[0] - copies[0].mean(0)))
+    recovered = metrics.procrustes_align(shape[None], mean[None])[0]
+    assert np.abs(recovered - shape).max() < 1e-3
+    plain = metrics.procrustes_align(shape[None], copies.mean(0)[None])[0]
+    assert np.abs(plain - shape).max() > 1e-2
+
+
 def test_f_score_equals_brute_force():
     rng = np.random.default_rng(3)
     gt = rng.normal(scale=0.03, size=(6, 200, 3))

@@ -1,5 +1,6 @@
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import torch
 from cliphand.cli import main
 from cliphand.data import load_dataset
 from cliphand.data.geometry import project
+from cliphand.eval.metrics import procrustes_align, procrustes_mean
 from cliphand.hand import load_hand_model
 from cliphand.hand.gestures import GESTURES, classify_gesture, gesture_templates
 from cliphand.synth.generator import Generator, SynthConfig
@@ -302,6 +304,44 @@ def test_natural_poses_are_open_on_average_and_vary(hand):
     assert (reach[:, 1:] < 1.2).any() and (reach[:, 1:] > 1.7).any()
     again = Generator(hand, SynthConfig(template_prob=0.0, interpolation_prob=0.0, natural_prob=1.0), seed=9)
     np.testing.assert_array_equal(again.sample(3).joints_3d, samples[3].joints_3d)
+
+
+def _thumb_angle_deg(joints: np.ndarray) -> np.ndarray:
+    """(N,) angle between the wrist-to-thumb-tip direction and the middle finger's metacarpal,
+    seen in the palm's plane: 0 along the fingers, 90 straight out sideways."""
+    forward = joints[:, 9] - joints[:, 0]
+    forward /= np.linalg.norm(forward, axis=1, keepdims=True)
+    side = joints[:, 5] - joints[:, 17]  # toward the index finger
+    side -= (side * forward).sum(1, keepdims=True) * forward
+    side /= np.linalg.norm(side, axis=1, keepdims=True)
+    thumb = joints[:, 4] - joints[:, 0]
+    return np.degrees(np.arctan2((thumb * side).sum(1), (thumb * forward).sum(1)))
+
+
+def test_natural_thumbs_lie_forward_like_real_thumbs(hand):
+    """Real relaxed thumbs lie forward beside the index finger (MediaPipe on the FreiHAND
+    evaluation photos: 17 degrees on average); cliphand 0.5's natural thumb stuck out at 62."""
+    generator = Generator(hand, SynthConfig(template_prob=0.0, interpolation_prob=0.0, natural_prob=1.0))
+    angle = _thumb_angle_deg(generator.prior_joints(400))
+    assert 5.0 < angle.mean() < 35.0
+    assert angle.std() > 10.0  # it still moves
+
+
+REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "real" / "freihand_eval200"
+
+
+@pytest.mark.skipif(not (REAL / "mediapipe_reference.json").exists(), reason="../shared/real is not here")
+def test_pose_prior_mean_is_near_real_hands(hand):
+    """The default prior's mean hand against MediaPipe's mean hand on the odd-numbered FreiHAND
+    evaluation photos (the thumb was fitted on the even ones): cliphand 0.5's prior was 12.1 mm
+    per joint and 36.8 mm at the thumb tip away (bench/pose_prior.py)."""
+    items = [r for r in json.loads((REAL / "mediapipe_reference.json").read_text())["items"] if r["detected"]]
+    real = np.stack([np.asarray(r["world_landmarks_m"]) for r in items])[1::2]
+    real_mean = procrustes_mean(real)
+    prior_mean = procrustes_align(real_mean[None], procrustes_mean(Generator(hand).prior_joints(1000))[None])[0]
+    gap_mm = np.linalg.norm(prior_mean - real_mean, axis=-1) * 1000
+    assert gap_mm.mean() < 10.0
+    assert gap_mm[4] < 25.0  # the thumb tip
 
 
 def test_distractor_hands_change_the_background_only(hand):

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-__version__ = "0.5.1"
+__version__ = "0.6.0"
 
-DEFAULT_WEIGHTS = "cliphand_mobile_v4.pt"
+DEFAULT_WEIGHTS = "cliphand_mobile_v6.pt"
 
 
 def default_checkpoint() -> Path:

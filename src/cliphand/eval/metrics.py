@@ -35,6 +35,18 @@ def procrustes_align(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return ((pred - t2) / s2) @ r.transpose(0, 2, 1) * (s * s1)[:, None, None] + t1
 
 
+def procrustes_mean(joints: np.ndarray, rounds: int = 5) -> np.ndarray:
+    """(K, 3) generalised Procrustes mean of (B, K, 3) point sets, centred, at the first set's size:
+    the mean shape once position, rotation and scale are taken out of each set."""
+    joints = np.asarray(joints, np.float64)
+    mean = joints[0] - joints[0].mean(0)
+    size = np.linalg.norm(mean)
+    for _ in range(rounds):
+        mean = procrustes_align(np.repeat(mean[None], len(joints), 0), joints).mean(0)
+        mean = (mean - mean.mean(0)) * size / np.linalg.norm(mean - mean.mean(0))
+    return mean
+
+
 def similarity_transform(gt: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, ...]:
     """The per-sample trafo behind FreiHAND's `align_w_scale`, batched over (B, K, 3) inputs.
 

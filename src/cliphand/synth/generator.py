@@ -37,9 +37,12 @@ class SynthConfig:
 
     size: int = 224
     backgrounds: str = "mixed"  # "colors", "textures", "mixed" or a folder of images
-    template_prob: float = 0.3  # pose = a gesture template (+ jitter)
-    interpolation_prob: float = 0.15  # pose = a blend of two templates
-    natural_prob: float = 0.45  # pose = a grasp synergy (synth/poses.py); else random articulation
+    # Pose sources. Most hands in photos are relaxed or grasping, not signing, and the gesture
+    # templates' mean hand is 16 mm per joint from real hands' (bench/pose_prior.py), so
+    # natural poses get 60 % (45 % in cliphand 0.5).
+    template_prob: float = 0.2  # pose = a gesture template (+ jitter)
+    interpolation_prob: float = 0.1  # pose = a blend of two templates
+    natural_prob: float = 0.6  # pose = a grasp synergy (synth/poses.py); else random articulation
     jitter_deg: float = 6.0
     focal: tuple[float, float] = (420.0, 650.0)  # FreiHAND's crops have fx ~ 450-600 px at 224
     # Projected hand box side / image side: from whole-image crops of FreiHAND's evaluation
@@ -119,6 +122,16 @@ class Generator:
             if sample is not None:
                 return sample
         raise RuntimeError(f"sample {index}: no pose/camera put the hand in view after {self.config.max_tries} tries")
+
+    def prior_joints(self, draws: int, seed: int = 0) -> np.ndarray:
+        """(draws, 21, 3) joints of the mean-shaped hand in poses drawn as samples draw them (no
+        camera, no image): what the generator teaches a network about hand poses."""
+        rng = np.random.default_rng(seed)
+        angles = torch.as_tensor(np.stack([self.articulation(rng)[0] for _ in range(draws)]), dtype=torch.float32)
+        pose = angles_to_axis_angle(angles, self.model.frames).reshape(draws, 48)
+        pose[:, 3:] -= self.model.pose_mean
+        with torch.no_grad():
+            return self.model(pose)[1].numpy().astype(np.float64)
 
     def articulation(self, rng: np.random.Generator) -> tuple[np.ndarray, int, str]:
         """(16, 3) anatomical angles, the gesture label and where the pose came from."""
