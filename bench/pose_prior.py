@@ -5,8 +5,9 @@
 Reads MediaPipe's 3D hands on the FreiHAND evaluation photos (../shared/real/freihand_eval200,
 evaluation material: nothing trains on it, and no image is read here).
 1. Fits openhand's joint angles, within its limits, to MediaPipe's world landmarks on the
-   even-numbered photos, and prints for each thumb angle a linear fit on the fingers' closure
-   (intercept, slope, residual spread): the numbers behind THUMB_* in synth/poses.py.
+   even-numbered photos, and prints for each joint angle a linear fit on the fingers' closure
+   (intercept, slope, residual spread) and the spread the generator draws with: the numbers
+   behind JOINT_ANGLES in synth/poses.py.
 2. On the odd-numbered photos, which that fit never saw, prints for the generator's pose
    sources the distance per joint between the mean hand of its pose prior (Procrustes mean of
    --draws draws) and MediaPipe's mean hand, and the PA-MPJPE of that mean hand used as one fixed
@@ -26,10 +27,10 @@ import torch
 from cliphand.eval.metrics import procrustes_align, procrustes_mean
 from cliphand.hand import load_hand_model
 from cliphand.hand.model import HandModel
-from cliphand.hand.pose import axis_angle_to_angles, clamp_pose
+from cliphand.hand.pose import angles_to_axis_angle, axis_angle_to_angles, clamp_pose
 from cliphand.hand.skeleton import rot_joint_index
 from cliphand.synth.generator import Generator, SynthConfig
-from cliphand.synth.poses import CLOSED_DEG
+from cliphand.synth.poses import CLOSED_DEG, FINGER_CLOSURE_SD, JOINT_ANGLES
 
 ROOT = Path(__file__).resolve().parents[1] / ".." / "shared" / "real" / "freihand_eval200"
 JOINT_NAMES = ["wrist"] + [f"{f}{k}" for f in ("thumb", "index", "middle", "ring", "pinky") for k in range(1, 5)]
@@ -52,13 +53,15 @@ def main() -> None:
     closure = np.mean([angles[:, rot_joint_index(f, k), 0] / CLOSED_DEG[k] for f in FINGERS for k in (0, 1)], axis=0)
     print(f"openhand fitted to MediaPipe on {len(fit_half)} photos (even half) to {residual:.1f} mm PA-MPJPE")
     print(f"fingers' closure (0 open, 1 a fist): mean {closure.mean():.2f}")
-    print(f"{'thumb angle (deg)':22}{'at closure 0':>14}{'per closure':>13}{'spread':>8}")
-    for level, joint in enumerate(("CMC", "MCP", "IP")):
-        for axis, name in ((0, "flexion"), (1, "abduction")):
-            y = angles[:, rot_joint_index("thumb", level), axis]
+    print(f"{'joint angle (deg)':24}{'at closure 0':>14}{'per closure':>13}{'residual':>10}{'drawn spread':>14}")
+    for finger, table in JOINT_ANGLES.items():
+        for level, axis in table:
+            y = angles[:, rot_joint_index(finger, level), axis]
             slope, intercept = np.polyfit(closure, y, 1)
-            spread = (y - (intercept + slope * closure)).std()
-            print(f"{joint + ' ' + name:22}{intercept:>14.1f}{slope:>13.1f}{spread:>8.1f}")
+            residual = (y - (intercept + slope * closure)).std()
+            drawn = drawn_spread(residual, slope if finger != "thumb" else 0.0)
+            name = f"{finger} {JOINT_LEVELS[finger == 'thumb'][level]} {AXES[axis]}"
+            print(f"{name:24}{intercept:>14.1f}{slope:>13.1f}{residual:>10.1f}{drawn:>14.1f}")
 
     real_mean = procrustes_mean(check_half)
     print(f"\nmean hand of each pose prior against MediaPipe's mean on {len(check_half)} other photos (odd half)")
@@ -68,10 +71,13 @@ def main() -> None:
         "templates only": SynthConfig(template_prob=1.0, interpolation_prob=0.0, natural_prob=0.0),
         "natural only": SynthConfig(template_prob=0.0, interpolation_prob=0.0, natural_prob=1.0),
     }
-    for name, config in priors.items():
-        prior_mean = procrustes_align(
-            real_mean[None], procrustes_mean(Generator(hand, config).prior_joints(args.draws))[None]
-        )[0]
+    with torch.no_grad():  # how close a prior can get: the fitted hands themselves
+        radians = torch.as_tensor(np.radians(angles), dtype=torch.float32)
+        fitted = hand(angles_to_axis_angle(radians, hand.frames).flatten(1))[1]
+    draws = {name: Generator(hand, config).prior_joints(args.draws) for name, config in priors.items()}
+    draws["the fit itself (even half)"] = fitted.numpy()
+    for name, joints in draws.items():
+        prior_mean = procrustes_align(real_mean[None], procrustes_mean(joints)[None])[0]
         gap = np.linalg.norm(prior_mean - real_mean, axis=-1) * 1000
         fixed = procrustes_align(check_half, np.repeat(prior_mean[None], len(check_half), 0))
         pa = np.linalg.norm(fixed - check_half, axis=-1).mean() * 1000
@@ -80,6 +86,15 @@ def main() -> None:
 
 
 FINGERS = ("index", "middle", "ring", "pinky")
+JOINT_LEVELS = {False: ("MCP", "PIP", "DIP"), True: ("CMC", "MCP", "IP")}
+AXES = ("flexion", "abduction", "twist")
+
+
+def drawn_spread(residual: float, slope: float) -> float:
+    """The noise a natural pose draws an angle with: 75 % of the fit's residual (the rest is taken
+    as the fit's and MediaPipe's own noise), less what a finger's own closure deviation already
+    spreads it by, and at least 3 degrees."""
+    return max(float(np.sqrt(max((0.75 * residual) ** 2 - (slope * FINGER_CLOSURE_SD) ** 2, 0.0))), 3.0)
 
 
 def fit_angles(hand: HandModel, joints: np.ndarray, iterations: int) -> tuple[np.ndarray, float]:
