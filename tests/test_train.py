@@ -13,6 +13,7 @@ import yaml
 
 from cliphand.cli import main
 from cliphand.model import load_config
+from cliphand.model.mted import resize_positions
 from cliphand.synth.writer import write_dataset
 from cliphand.train import trainer as trainer_module
 from cliphand.train.checkpoint import CheckpointError, load_checkpoint
@@ -318,3 +319,37 @@ def test_resume_ignores_only_settings_that_cannot_change_the_run(config_file):
     assert config_differences(saved, now) == []
     now["train"]["lr"] = 0.123
     assert config_differences(saved, now) == ["train.lr"]
+
+
+def test_init_from_another_input_size_resamples_the_token_grid(data, tmp_path, capsys):
+    """--init from a run at 128 px into a 160 px network: MTED's position tables (4x4 tokens, 5x5
+    tokens) are resampled bilinearly, so a constant table stays constant and a ramp along the
+    grid's columns stays a ramp; every other tensor is the file's."""
+    small = tmp_path / "small.yaml"
+    small.write_text(yaml.safe_dump({"base": "mobile", "train": TRAIN}))
+    train_runs(load_config(small), data, tmp_path / "small", max_steps=1)
+    state = load_checkpoint(tmp_path / "small" / "last.pt")
+    table = state["model"]["mted.positions.0"]
+    assert table.shape[0] == 16
+    ramp = torch.arange(4.0).repeat(4)[:, None].expand_as(table).clone()  # token (row, col) -> col
+    state["model"]["mted.positions.0"], state["model"]["mted.positions.1"] = (
+        ramp,
+        torch.full_like(state["model"]["mted.positions.1"], 0.5),
+    )
+    torch.save(state, tmp_path / "edited.pt")
+    large = load_config(small)
+    large = replace(large, image_size=160)
+    network = trainer_module.build_model(large)
+    resized = resize_positions(state["model"], network)
+    assert resized["mted.positions.0"].shape[0] == 25 and resized["mted.positions.1"].shape[0] == 25
+    assert torch.allclose(resized["mted.positions.1"], torch.tensor(0.5))
+    columns = resized["mted.positions.0"][:, 0].reshape(5, 5)
+    assert torch.allclose(columns, columns[:1].expand(5, 5))  # every row of tokens the same
+    assert (columns[0].diff() > 0).all() and columns[0, 0] < 0.5 and columns[0, -1] > 2.5
+    assert all(torch.equal(resized[k], v) for k, v in state["model"].items() if ".positions." not in k)
+
+    big = tmp_path / "big.yaml"
+    big.write_text(yaml.safe_dump({"base": "mobile", "image_size": 160, "train": TRAIN}))
+    assert main(["train", "--config", str(big), "--data", str(data), "--out", str(tmp_path / "big"),
+                 "--max-steps", "1", "--init", str(tmp_path / "edited.pt")]) == 0  # fmt: skip
+    assert "starting from the weights of" in capsys.readouterr().out

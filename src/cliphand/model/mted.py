@@ -10,6 +10,8 @@ transformer encoder-decoder replaces it: one width (dims[0]), no masks.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -80,3 +82,25 @@ class MTED(nn.Module):
                 queries = decoder(queries, memory, tgt_mask=mask)
                 layer += 1
         return queries
+
+
+def resize_positions(weights: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """weights with every MTED position table (M, D) resampled to the network's (M', D).
+
+    The image tokens form a square grid (image_size / 32 on a side), so weights trained at one
+    input size can start a network at another: each table is read as a (sqrt M, sqrt M) image of
+    D channels and resized bilinearly, as ViT-style models do. Other tensors are left as they are.
+    """
+    expected = model.state_dict()
+    resized = dict(weights)
+    for name, tensor in weights.items():
+        target = expected.get(name)
+        if ".positions." not in name or target is None or tensor.shape == target.shape or tensor.dim() != 2:
+            continue
+        old, new = math.isqrt(tensor.shape[0]), math.isqrt(target.shape[0])
+        if old * old != tensor.shape[0] or new * new != target.shape[0] or tensor.shape[1] != target.shape[1]:
+            continue  # not a square grid of the same width: load_weights will name the mismatch
+        grid = tensor.float().T.reshape(1, -1, old, old)
+        grid = nn.functional.interpolate(grid, size=(new, new), mode="bilinear", align_corners=False)
+        resized[name] = grid.reshape(-1, new * new).T.to(tensor.dtype).contiguous()
+    return resized

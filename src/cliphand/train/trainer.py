@@ -34,6 +34,7 @@ from cliphand.model.checkpoint import load_weights
 from cliphand.model.cliphand import CLIPHand, load_config_hand
 from cliphand.model.config import ConfigError, config_from_dict
 from cliphand.model.losses import compute_losses
+from cliphand.model.mted import resize_positions
 from cliphand.train.checkpoint import CheckpointError, config_differences, load_checkpoint, save_checkpoint
 from cliphand.train.distributed import Dist, all_reduce_mean, epoch_batches, init_distributed
 from cliphand.train.views import appearance_view
@@ -244,7 +245,8 @@ class Trainer:
     def _load_init(self, path: Path) -> None:
         state = load_checkpoint(path)
         self._check_hand_model(state, path)
-        load_weights(self.model, state["model"], f"{path} (for config '{self.config.name}')")  # fp16 is cast on copy
+        weights = resize_positions(state["model"], self.model)  # another input size: resample the token grid
+        load_weights(self.model, weights, f"{path} (for config '{self.config.name}')")  # fp16 is cast on copy
         if self.d.main:
             print(f"starting from the weights of {path} (step {state['step']} of its run)")
 
