@@ -308,6 +308,22 @@ def test_backbone_settings_are_checked():
         config_from_dict({"train": {"backbone_lr_scale": -1}})
 
 
+def test_lr_schedules_warm_up_then_step_or_anneal_to_zero():
+    from cliphand.model.config import ConfigError, TrainSettings, config_from_dict
+
+    step = TrainSettings(lr_step_epochs=1, lr_gamma=0.5, warmup_steps=10)
+    factor = trainer_module.lr_factor(step, steps_per_epoch=100, total_steps=200)
+    assert factor(0) == pytest.approx(0.1) and factor(9) == 1.0 and factor(99) == 1.0
+    assert factor(100) == 0.5 and factor(199) == 0.5
+    cosine = trainer_module.lr_factor(replace(step, lr_schedule="cosine"), steps_per_epoch=100, total_steps=200)
+    assert cosine(0) == pytest.approx(0.1)  # the same warm-up
+    assert cosine(100) == pytest.approx(0.5)  # half-way down
+    values = [cosine(i) for i in range(10, 201)]
+    assert all(a >= b for a, b in zip(values, values[1:])) and values[-1] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ConfigError, match="lr_schedule"):
+        config_from_dict({"train": {"lr_schedule": "linear"}})
+
+
 def test_resume_ignores_only_settings_that_cannot_change_the_run(config_file):
     from copy import deepcopy
 

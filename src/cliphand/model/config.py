@@ -34,6 +34,8 @@ class TrainSettings:
     weight_decay: float = 1e-4
     lr_step_epochs: int = 40
     lr_gamma: float = 0.1
+    # "step": x lr_gamma every lr_step_epochs; "cosine": half a cosine from lr to 0 over the run's steps
+    lr_schedule: str = "step"
     warmup_steps: int = 0  # linear warm-up: Adam's first steps move every weight by the full lr
     # The ImageNet-pretrained part of the backbone: its lr is lr x backbone_lr_scale (0 freezes it),
     # and backbone_bn "frozen" keeps its BatchNorm statistics (ImageNet's) while training.
@@ -183,6 +185,8 @@ def check_config(config: ModelConfig, source: str = "config") -> None:
         raise ConfigError(f"{source}: backbone_dims needs 4 widths whose sum divides by 32 (HFA's PAT block)")
     if config.train.backbone_bn not in ("train", "frozen"):
         raise ConfigError(f"{source}: train.backbone_bn must be 'train' or 'frozen', got {config.train.backbone_bn!r}")
+    if config.train.lr_schedule not in ("step", "cosine"):
+        raise ConfigError(f"{source}: train.lr_schedule must be 'step' or 'cosine', got {config.train.lr_schedule!r}")
     if not config.train.backbone_lr_scale >= 0:
         raise ConfigError(f"{source}: train.backbone_lr_scale must be >= 0, got {config.train.backbone_lr_scale}")
     if config.image_size % 32:

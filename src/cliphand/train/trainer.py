@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from cliphand.fileio import write_text
 from cliphand.model import ModelConfig, build_model
 from cliphand.model.checkpoint import load_weights
 from cliphand.model.cliphand import CLIPHand, load_config_hand
-from cliphand.model.config import ConfigError, config_from_dict
+from cliphand.model.config import ConfigError, TrainSettings, config_from_dict
 from cliphand.model.losses import compute_losses
 from cliphand.model.mted import resize_positions
 from cliphand.train.checkpoint import CheckpointError, config_differences, load_checkpoint, save_checkpoint
@@ -125,6 +126,19 @@ def split_records(records: list, fraction: float) -> tuple[list, list]:
     ]
 
 
+def lr_factor(settings: TrainSettings, steps_per_epoch: int, total_steps: int) -> Callable[[int], float]:
+    """The lr multiplier at each step: a linear warm-up, then steps of lr_gamma or half a cosine to 0."""
+    warmup = max(1, settings.warmup_steps)
+
+    def factor(step: int) -> float:
+        ramp = min(1.0, (step + 1) / warmup)
+        if settings.lr_schedule == "cosine":
+            return ramp * 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
+        return ramp * settings.lr_gamma ** ((step // steps_per_epoch) // settings.lr_step_epochs)
+
+    return factor
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -179,9 +193,8 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self._param_groups(), lr=s.lr, weight_decay=s.weight_decay)
         norms = [m for m in pretrained_backbone(self.model).modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         self.frozen_norms = norms if s.backbone_bn == "frozen" else []
-        spe, step_epochs, gamma, warmup = self.steps_per_epoch, s.lr_step_epochs, s.lr_gamma, s.warmup_steps
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: min(1.0, (step + 1) / max(1, warmup)) * gamma ** ((step // spe) // step_epochs)
+            self.optimizer, lr_factor(s, self.steps_per_epoch, self.total_steps)
         )
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.d.device.type == "cuda")
         self.step, self.best = 0, math.inf
