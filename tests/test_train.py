@@ -319,7 +319,8 @@ def test_lr_schedules_warm_up_then_step_or_anneal_to_zero():
     assert cosine(0) == pytest.approx(0.1)  # the same warm-up
     assert cosine(100) == pytest.approx(0.5)  # half-way down
     values = [cosine(i) for i in range(10, 201)]
-    assert all(a >= b for a, b in zip(values, values[1:])) and values[-1] == pytest.approx(0.0, abs=1e-12)
+    assert all(a >= b for a, b in zip(values[:-1], values[1:], strict=True))
+    assert values[-1] == pytest.approx(0.0, abs=1e-12)
     with pytest.raises(ConfigError, match="lr_schedule"):
         config_from_dict({"train": {"lr_schedule": "linear"}})
 
