@@ -12,6 +12,9 @@ crops the hands its detector finds):
   the best fixed answer (the one gesture template that scores best over all images);
 - mean 2D distance (px) between cliphand's joints and MediaPipe's landmarks;
 - the spread of cliphand's predictions (0 = the same hand for every photo);
+- the detector-crop figures again, averaged over six boxes moved by 5 % of their side (left,
+  right, up, down) or scaled by 0.94 and 1.06: one box is one draw, and a checkpoint's figure at
+  the exact box moves by 0.3-0.6 mm under such a shift, so compare checkpoints on the average;
 - on whole photos, the error per finger after Procrustes, and PA-MPJPE on the odd-numbered half
   alone (the training prior's angles are fitted to MediaPipe's hands on the even half).
 MediaPipe is a peer, not ground truth (11.1 mm PA-MPJPE on a labelled real benchmark), so
@@ -33,6 +36,9 @@ from cliphand.eval.protocols import evaluate_freihand
 from cliphand.hand import load_hand_model
 from cliphand.hand.gestures import GESTURES, gesture_templates
 from cliphand.infer.estimator import HandPoseEstimator, load_image
+
+# Box changes a real detector makes: (shift x, shift y) as a fraction of the box's longer side, scale.
+BOX_JITTER = [(0.05, 0, 1), (-0.05, 0, 1), (0, 0.05, 1), (0, -0.05, 1), (0, 0, 0.94), (0, 0, 1.06)]
 
 ROOT = Path(__file__).resolve().parents[1] / ".." / "shared" / "real" / "freihand_eval200"
 
@@ -64,11 +70,13 @@ def main() -> None:
     start = time.perf_counter()
     images = [load_image(args.root / "evaluation" / "rgb" / f"{i:08d}.jpg") for i in detected]
     predictions, boxed = [], []
+    jittered = [[] for _ in BOX_JITTER]
     for i, image, landmarks in zip(detected, images, mp_2d, strict=True):
         predictions.append(estimator.predict(image, focal=float(Ks[i][0][0]), detect=False))  # the whole photo
         lo, hi = landmarks.min(0), landmarks.max(0)  # the box cliphand.detect makes from MediaPipe's landmarks
-        box = (float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1]))
-        boxed.append(estimator.predict(image, bbox=box, focal=float(Ks[i][0][0])))
+        boxed.append(estimator.predict(image, bbox=jittered_box(lo, hi), focal=float(Ks[i][0][0])))
+        for out, (dx, dy, scale) in zip(jittered, BOX_JITTER, strict=True):
+            out.append(estimator.predict(image, bbox=jittered_box(lo, hi, dx, dy, scale), focal=float(Ks[i][0][0])))
     seconds = time.perf_counter() - start
 
     ours = np.stack([p.joints_3d for p in predictions])
@@ -89,7 +97,13 @@ def main() -> None:
         "prediction_spread_mm": float(relative.std(0).mean() * 1000),
         "detector_crop_pa_mpjpe_vs_mediapipe_mm": pa_mpjpe(mp_3d, boxed_3d),
         "detector_crop_mean_2d_px_vs_mediapipe": float(np.linalg.norm(boxed_2d - mp_2d, axis=-1).mean()),
-        "ms_per_image": 1000 * seconds / (2 * len(detected)),
+        "jittered_crop_pa_mpjpe_vs_mediapipe_mm": float(
+            np.mean([pa_mpjpe(mp_3d, np.stack([p.joints_3d for p in out])) for out in jittered])
+        ),
+        "jittered_crop_mean_2d_px_vs_mediapipe": float(
+            np.mean([np.linalg.norm(np.stack([p.joints_2d for p in out]) - mp_2d, axis=-1).mean() for out in jittered])
+        ),
+        "ms_per_image": 1000 * seconds / ((2 + len(BOX_JITTER)) * len(detected)),
     }
     # Where the whole-photo error sits: per finger after Procrustes, and on the odd-numbered half of
     # the photos alone (bench/pose_prior.py fits the training prior's angles on the even half).
@@ -110,6 +124,8 @@ def main() -> None:
         f"{'mean 2D distance to MediaPipe (px)':34}{results['mean_2d_px_vs_mediapipe']:>12.2f}"
         f"{results['detector_crop_mean_2d_px_vs_mediapipe']:>15.2f}"
     )
+    print(f"{'  same, 6 moved boxes (mm)':34}{'':>12}{results['jittered_crop_pa_mpjpe_vs_mediapipe_mm']:>15.2f}")
+    print(f"{'  same, 6 moved boxes (px)':34}{'':>12}{results['jittered_crop_mean_2d_px_vs_mediapipe']:>15.2f}")
     print(f"{'spread of predictions (mm)':34}{results['prediction_spread_mm']:>12.2f}")
     print(f"{'odd-numbered half only (mm)':34}{results['odd_half_pa_mpjpe_vs_mediapipe_mm']:>12.2f}")
     print(
@@ -117,6 +133,13 @@ def main() -> None:
         + ", ".join(f"{k} {v:.1f}" for k, v in results["per_finger_pa_mm"].items())
     )
     print(f"wrote {args.out / 'real_photos.json'} and {args.out / 'real_photos.png'}")
+
+
+def jittered_box(lo: np.ndarray, hi: np.ndarray, dx: float = 0, dy: float = 0, scale: float = 1) -> tuple:
+    """(x, y, w, h) of the box lo-hi, moved by (dx, dy) times its longer side and scaled about its centre."""
+    centre = (lo + hi) / 2 + np.array([dx, dy]) * (hi - lo).max()
+    w, h = (hi - lo) * scale
+    return (float(centre[0] - w / 2), float(centre[1] - h / 2), float(w), float(h))
 
 
 def montage(images: list[np.ndarray], ours: np.ndarray, theirs: np.ndarray, path: Path) -> None:

@@ -4,7 +4,9 @@
 
 Images come from seed 987 with the default generator settings (any view, forearms, clutter),
 which no release trains on. Prints, per count, PA-MPJPE, PA-MPVPE, F@5 and F@15 beside the best
-fixed template on the same images. The 32-image figure is the quality gate that
+fixed template on the same images, and on the first count's images PA-MPJPE by the hand's size
+in the image (its joints' box over the image side: small hands are what whole FreiHAND photos
+hold, 0.31-0.43; `predict`'s detector crops hold about 0.59). The 32-image figure is the quality gate that
 tests/test_pretrained.py recomputes against docs/model_card.md. Then metric placement on the
 first count's images: how far the predicted wrist lands from the true one in the camera frame
 (mm, and depth error as a fraction of the true distance) when `predict` is given the image's
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cliphand.data.geometry import project
 from cliphand.eval.protocols import evaluate_freihand
 from cliphand.hand import load_hand_model
 from cliphand.hand.gestures import gesture_templates
@@ -50,6 +53,15 @@ def main() -> None:
         print(f"{n:>7} {scores['pa_mpjpe_mm']:>9.2f} {scores['pa_mpvpe_mm']:>9.2f} {scores['f_score_5mm']:>6.3f} "
               f"{scores['f_score_15mm']:>6.3f} {fixed:>17.2f} mm")  # fmt: skip
     n = args.images[0]
+    sizes = np.array([np.ptp(project(s.joints_3d, s.K), axis=0).max() / s.image.shape[0] for s in samples[:n]])
+    print("by hand size (joints' box / image side):")
+    for lo, hi in ((0.0, 0.45), (0.45, 0.6), (0.6, 0.75), (0.75, 1.01)):
+        chosen = [i for i in range(n) if lo <= sizes[i] < hi]
+        if chosen:
+            gt = np.stack([samples[i].joints_3d for i in chosen])
+            pred = np.stack([predictions[i].joints_3d for i in chosen])
+            score = evaluate_freihand(gt, None, pred, None)["pa_mpjpe_mm"]
+            print(f"  {lo:.2f}-{min(hi, 1):.2f}: {len(chosen):>4} images {score:>7.2f} mm")
     truth = np.stack([s.joints_3d[0] for s in samples[:n]])
     known = np.stack([estimator.predict(s.image, detect=False, intrinsics=s.K).joints_3d[0] for s in samples[:n]])
     guessed = np.stack([p.joints_3d[0] for p in predictions[:n]])

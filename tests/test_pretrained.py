@@ -125,3 +125,5 @@ def test_model_card_real_photo_figures_are_what_the_benchmark_prints(tmp_path):
     figures = card_figures()
     assert measured["pa_mpjpe_vs_mediapipe_mm"] == pytest.approx(figures["real_pa_mpjpe_vs_mediapipe_mm"], abs=0.05)
     assert measured["mean_2d_px_vs_mediapipe"] == pytest.approx(figures["real_2d_px_vs_mediapipe"], abs=0.05)
+    jittered = figures["real_jittered_crop_pa_mpjpe_vs_mediapipe_mm"]
+    assert measured["jittered_crop_pa_mpjpe_vs_mediapipe_mm"] == pytest.approx(jittered, abs=0.05)
