@@ -6,17 +6,21 @@ Reads ../shared/real/freihand_eval200 (evaluation material: nothing here trains 
 - how much of the frame the hand spans: MediaPipe's landmarks on the real photos beside the
   projected joints of the synthetic generator's defaults (a network only knows the sizes it saw);
 - the checkpoint on the same synthetic hands (seed 987) composited over cliphand's own
-  backgrounds and over the real photos: the difference is what real backgrounds alone cost,
-  with the hand's appearance held fixed.
+  backgrounds, over the real photos, and over the largest square of each photo that leaves out
+  the photo's own hand (MediaPipe's box, padded 10 px), scaled to 224 px. The photos hold a real
+  hand near their centre, which becomes a second hand behind the rendered one; the last row is
+  what real backgrounds alone cost, with the hand's appearance held fixed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from cliphand.data.geometry import project
 from cliphand.eval.protocols import evaluate_freihand
@@ -45,8 +49,20 @@ def main() -> None:
     print(f"  real photos (MediaPipe)  {np.percentile(real_span, [5, 25, 50, 75, 95]).round(2)}")
     print(f"  synthetic defaults       {np.percentile(synth_span, [5, 25, 50, 75, 95]).round(2)}")
 
+    hand_free = Path(tempfile.mkdtemp(prefix="cliphand_backgrounds_"))
+    for item in reference:
+        square = square_beside(np.asarray(item["landmarks_2d_px"]), 224)
+        if square is not None:
+            with Image.open(ROOT / "evaluation" / "rgb" / item["image"]) as photo:
+                photo.convert("RGB").crop(square).resize((224, 224), Image.Resampling.BILINEAR).save(
+                    hand_free / f"{Path(item['image']).stem}.png"
+                )
     print(f"the same {args.images} synthetic hands (seed 987) over:")
-    for name, backgrounds in (("cliphand's backgrounds", "mixed"), ("real photos", str(ROOT / "evaluation" / "rgb"))):
+    for name, backgrounds in (
+        ("cliphand's backgrounds", "mixed"),
+        ("real photos", str(ROOT / "evaluation" / "rgb")),
+        ("real photos, hand left out", str(hand_free)),
+    ):
         generator = Generator(hand, SynthConfig(backgrounds=backgrounds), seed=987)
         samples = [generator.sample(i) for i in range(args.images)]
         predictions = []
@@ -57,7 +73,20 @@ def main() -> None:
             np.stack([s.joints_3d for s in samples]), np.stack([s.vertices for s in samples]),
             np.stack([p.joints_3d for p in predictions]), np.stack([p.vertices for p in predictions]),
         )  # fmt: skip
-        print(f"  {name:24} PA-MPJPE {score['pa_mpjpe_mm']:6.2f} mm, F@15 {score['f_score_15mm']:.3f}")
+        print(f"  {name:28} PA-MPJPE {score['pa_mpjpe_mm']:6.2f} mm, F@15 {score['f_score_15mm']:.3f}")
+
+
+def square_beside(landmarks: np.ndarray, side: int, margin: float = 10, smallest: int = 40) -> tuple | None:
+    """(left, top, right, bottom) of the largest square of a side x side photo that lies wholly
+    left, right, above or below the hand's landmarks (21, 2) padded by margin px; None if < smallest."""
+    lo, hi = landmarks.min(0) - margin, landmarks.max(0) + margin
+    strips = [(0, 0, lo[0], side), (hi[0], 0, side, side), (0, 0, side, lo[1]), (0, hi[1], side, side)]
+    x0, y0, x1, y1 = max(strips, key=lambda s: min(s[2] - s[0], s[3] - s[1]))
+    extent = min(x1 - x0, y1 - y0)
+    if extent < smallest:
+        return None
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    return (int(cx - extent / 2), int(cy - extent / 2), int(cx + extent / 2), int(cy + extent / 2))
 
 
 if __name__ == "__main__":
