@@ -75,8 +75,11 @@ def main() -> None:
         predictions.append(estimator.predict(image, focal=float(Ks[i][0][0]), detect=False))  # the whole photo
         lo, hi = landmarks.min(0), landmarks.max(0)  # the box cliphand.detect makes from MediaPipe's landmarks
         boxed.append(estimator.predict(image, bbox=jittered_box(lo, hi), focal=float(Ks[i][0][0])))
-        for out, (dx, dy, scale) in zip(jittered, BOX_JITTER, strict=True):
-            out.append(estimator.predict(image, bbox=jittered_box(lo, hi, dx, dy, scale), focal=float(Ks[i][0][0])))
+        moved = [jittered_box(lo, hi, dx, dy, scale) for dx, dy, scale in BOX_JITTER]
+        for out, prediction in zip(
+            jittered, estimator.predict_batch([image] * len(moved), moved, focal=float(Ks[i][0][0])), strict=True
+        ):
+            out.append(prediction)
     seconds = time.perf_counter() - start
 
     ours = np.stack([p.joints_3d for p in predictions])
