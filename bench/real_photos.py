@@ -74,11 +74,10 @@ def main() -> None:
     for i, image, landmarks in zip(detected, images, mp_2d, strict=True):
         predictions.append(estimator.predict(image, focal=float(Ks[i][0][0]), detect=False))  # the whole photo
         lo, hi = landmarks.min(0), landmarks.max(0)  # the box cliphand.detect makes from MediaPipe's landmarks
-        boxed.append(estimator.predict(image, bbox=jittered_box(lo, hi), focal=float(Ks[i][0][0])))
-        moved = [jittered_box(lo, hi, dx, dy, scale) for dx, dy, scale in BOX_JITTER]
-        for out, prediction in zip(
-            jittered, estimator.predict_batch([image] * len(moved), moved, focal=float(Ks[i][0][0])), strict=True
-        ):
+        boxes = [jittered_box(lo, hi)] + [jittered_box(lo, hi, dx, dy, scale) for dx, dy, scale in BOX_JITTER]
+        exact, *moved = estimator.predict_batch([image] * len(boxes), boxes, focal=float(Ks[i][0][0]))
+        boxed.append(exact)
+        for out, prediction in zip(jittered, moved, strict=True):
             out.append(prediction)
     seconds = time.perf_counter() - start
 

@@ -49,22 +49,28 @@ def main() -> None:
     print(f"  real photos (MediaPipe)  {np.percentile(real_span, [5, 25, 50, 75, 95]).round(2)}")
     print(f"  synthetic defaults       {np.percentile(synth_span, [5, 25, 50, 75, 95]).round(2)}")
 
-    hand_free = Path(tempfile.mkdtemp(prefix="cliphand_backgrounds_"))
-    for item in reference:
-        square = square_beside(np.asarray(item["landmarks_2d_px"]), 224)
-        if square is not None:
-            with Image.open(ROOT / "evaluation" / "rgb" / item["image"]) as photo:
-                photo.convert("RGB").crop(square).resize((224, 224), Image.Resampling.BILINEAR).save(
-                    hand_free / f"{Path(item['image']).stem}.png"
-                )
-    print(f"the same {args.images} synthetic hands (seed 987) over:")
+    with tempfile.TemporaryDirectory(prefix="cliphand_backgrounds_") as folder:
+        hand_free = Path(folder)
+        for item in reference:
+            square = square_beside(np.asarray(item["landmarks_2d_px"]), 224)
+            if square is not None:
+                with Image.open(ROOT / "evaluation" / "rgb" / item["image"]) as photo:
+                    photo.convert("RGB").crop(square).resize((224, 224), Image.Resampling.BILINEAR).save(
+                        hand_free / f"{Path(item['image']).stem}.png"
+                    )
+        composites(estimator, hand, args.images, hand_free)
+
+
+def composites(estimator: HandPoseEstimator, hand, images: int, hand_free: Path) -> None:
+    """Print the checkpoint's scores on the same synthetic hands over three kinds of background."""
+    print(f"the same {images} synthetic hands (seed 987) over:")
     for name, backgrounds in (
         ("cliphand's backgrounds", "mixed"),
         ("real photos", str(ROOT / "evaluation" / "rgb")),
         ("real photos, hand left out", str(hand_free)),
     ):
         generator = Generator(hand, SynthConfig(backgrounds=backgrounds), seed=987)
-        samples = [generator.sample(i) for i in range(args.images)]
+        samples = [generator.sample(i) for i in range(images)]
         predictions = []
         for start in range(0, len(samples), 32):
             batch = samples[start : start + 32]
