@@ -231,6 +231,29 @@ def test_bad_configs_are_named(raw, message):
         config_from_dict(raw, "test.yaml")
 
 
+def test_projected_stages_keep_hfas_output_and_cut_its_work(hand):
+    """hfa_stage_dim brings each stage to one width before HFA concatenates them: the same
+    (B, D, H/4, W/4) map comes out, from a PAT block that mixes 4 x stage_dim channels, the
+    projections learn, and the network costs fewer FLOPs than with the paper's concatenation."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    paper = replace(load_config("mobile"), image_size=64)
+    projected = replace(paper, hfa_stage_dim=32)
+    flops = []
+    for config in (paper, projected):
+        model = build_model(config, hand)
+        features = model.features(torch.rand(2, 3, 64, 64))
+        out = model.hfa(features)
+        assert out.shape == (2, config.hfa_dim, 16, 16)
+        with FlopCounterMode(display=False) as counter:
+            model(torch.rand(1, 3, 64, 64))
+        flops.append(counter.get_total_flops())
+    assert model.hfa.compress.norm1.num_channels == 4 * 32
+    out.square().mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.hfa.project.parameters())
+    assert flops[1] < 0.9 * flops[0], flops  # 0.85 at these widths
+
+
 def test_pat_rejects_channels_not_divisible_by_32():
     from cliphand.model.pat import PoolAttention
 

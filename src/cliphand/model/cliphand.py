@@ -57,7 +57,9 @@ class CLIPHand(nn.Module):
         self.register_buffer("std", torch.tensor(std).reshape(1, 3, 1, 1), persistent=False)
         dims = self.backbone.dims
         token_dim = config.mted_dims[0]
-        self.hfa = HFA(dims, config.hfa_dim, enabled=config.hfa, mlp_ratio=config.hfa_mlp_ratio)
+        self.hfa = HFA(
+            dims, config.hfa_dim, enabled=config.hfa, mlp_ratio=config.hfa_mlp_ratio, stage_dim=config.hfa_stage_dim
+        )
         self.mhf = MHF(config.hfa_dim, dims[-1], token_dim, enabled=config.mhf)
         masks = None
         if config.masks and config.mted:

@@ -65,6 +65,7 @@ class ModelConfig:
     hfa: bool = True
     hfa_dim: int = 64
     hfa_mlp_ratio: float = 4.0
+    hfa_stage_dim: int = 0  # > 0: each stage projected to this width before HFA concatenates them
     mhf: bool = True
     mted: bool = True
     mted_dims: tuple[int, ...] = (512, 128)  # mted_dims[0] is also the MHF token width

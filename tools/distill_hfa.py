@@ -1,0 +1,91 @@
+"""Start a network whose HFA differs from a trained one's (say `hfa_stage_dim`) where that one is.
+
+    python tools/distill_hfa.py --teacher cliphand_mobile_v8.pt --config mobile_v9 --data data69 \
+        --steps 500 --out distilled.pt
+    cliphand train --config mobile_v9 --data data69 --init distilled.pt --out run
+
+Every weight but HFA's is copied from the teacher (MTED's token grid resampled when the input
+size changes); the new HFA alone is then fitted, on the teacher's own backbone features, to put
+out what the teacher's HFA puts out (mean squared error over the map's variance). MHF, MTED and
+the heads downstream then see the features they were trained on, and fine-tuning starts near the
+teacher instead of from a new random HFA. Prints the relative error as it goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from cliphand.data import dataset_records
+from cliphand.data.augment import AugmentConfig
+from cliphand.data.dataset import HandDataset
+from cliphand.data.sample import collate_samples
+from cliphand.model import build_model, load_config
+from cliphand.model.checkpoint import load_checkpoint, load_model_from_checkpoint
+from cliphand.model.mted import resize_positions
+from cliphand.train.checkpoint import save_checkpoint
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--teacher", type=Path, required=True, help="the trained checkpoint")
+    parser.add_argument("--config", required=True, help="the new network's config (name or YAML)")
+    parser.add_argument("--data", type=Path, required=True, help="training images (cliphand synth writes them)")
+    parser.add_argument("--out", type=Path, required=True, help="checkpoint for `cliphand train --init`")
+    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.steps < 1:
+        raise SystemExit("--steps must be a positive integer")
+
+    torch.manual_seed(args.seed)
+    teacher = load_model_from_checkpoint(args.teacher).float().eval()
+    config = load_config(args.config)
+    student = build_model(config).eval()  # BatchNorm statistics stay the teacher's
+    kept = {k: v.float() for k, v in teacher.state_dict().items() if not k.startswith("hfa.")}
+    try:
+        fresh = student.load_state_dict(resize_positions(kept, student), strict=False).missing_keys
+    except RuntimeError as exc:  # a tensor of another shape
+        reason = str(exc).splitlines()[-1].strip()
+        raise SystemExit(f"{args.config} differs from the teacher outside HFA: {reason}") from None
+    outside = [name for name in fresh if not name.startswith("hfa.")]
+    if outside:
+        raise SystemExit(f"{args.config} differs from the teacher outside HFA: {outside[0]} has no counterpart")
+
+    augment = AugmentConfig(hue_deg=config.train.augment_hue_deg, gray_prob=config.train.augment_gray_prob,
+                            background_prob=config.train.augment_background_prob)  # fmt: skip
+    images = HandDataset(dataset_records("freihand", args.data, "training"), config.image_size, augment, args.seed)
+    loader = torch.utils.data.DataLoader(
+        images, args.batch_size, shuffle=True, collate_fn=collate_samples, num_workers=1,
+        generator=torch.Generator().manual_seed(args.seed),
+    )  # fmt: skip
+    optimizer = torch.optim.AdamW(student.hfa.parameters(), lr=1e-3, weight_decay=1e-4)
+    student.hfa.train()
+    with tqdm(total=args.steps, desc="distilling HFA", unit="step") as bar:
+        while bar.n < args.steps:
+            for batch in loader:
+                with torch.no_grad():
+                    features = teacher.features(batch["image"])
+                    target = teacher.hfa(features)
+                loss = F.mse_loss(student.hfa(features), target) / target.var()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                bar.update()
+                bar.set_postfix(relative_error=f"{loss.item():.4f}")
+                if bar.n >= args.steps:
+                    break
+    student.eval()
+    state = load_checkpoint(args.teacher)
+    weights = {"config": config.to_dict(), "model": student.state_dict(), "step": 0, "hand_model": state["hand_model"]}
+    save_checkpoint(args.out, weights)
+    print(f"wrote {args.out} (HFA's relative error at the end: {loss.item():.4f})")
+
+
+if __name__ == "__main__":
+    main()
