@@ -69,14 +69,14 @@ def resized(images: list[np.ndarray], size: int) -> list[torch.Tensor]:
 def untrained_checkpoint(config_name: str, path: Path) -> Path:
     """A checkpoint of a config's network with its initial weights, for timing alone."""
     from cliphand.model import build_model, load_config
+    from cliphand.model.checkpoint import hand_identity
     from cliphand.model.cliphand import load_config_hand
     from cliphand.train.checkpoint import save_checkpoint
 
     config = load_config(config_name)
     hand = load_config_hand(config)
     model = build_model(config, hand)
-    identity = {"name": hand.name, "mesh_hash": hand.mesh_hash}
-    state = {"config": config.to_dict(), "model": model.state_dict(), "step": 0, "hand_model": identity}
+    state = {"config": config.to_dict(), "model": model.state_dict(), "step": 0, "hand_model": hand_identity(hand)}
     return save_checkpoint(path, state)
 
 

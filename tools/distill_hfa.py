@@ -25,7 +25,7 @@ from cliphand.data.augment import AugmentConfig
 from cliphand.data.dataset import HandDataset
 from cliphand.data.sample import collate_samples
 from cliphand.model import build_model, load_config
-from cliphand.model.checkpoint import load_checkpoint, load_model_from_checkpoint
+from cliphand.model.checkpoint import load_checkpoint, model_from_state
 from cliphand.model.mted import resize_positions
 from cliphand.train.checkpoint import save_checkpoint
 
@@ -44,7 +44,8 @@ def main() -> None:
         raise SystemExit("--steps must be a positive integer")
 
     torch.manual_seed(args.seed)
-    teacher = load_model_from_checkpoint(args.teacher).float().eval()
+    teacher_state = load_checkpoint(args.teacher)
+    teacher = model_from_state(teacher_state, args.teacher).float().eval()
     config = load_config(args.config)
     student = build_model(config).eval()  # BatchNorm statistics stay the teacher's
     kept = {k: v.float() for k, v in teacher.state_dict().items() if not k.startswith("hfa.")}
@@ -81,9 +82,8 @@ def main() -> None:
                 if bar.n >= args.steps:
                     break
     student.eval()
-    state = load_checkpoint(args.teacher)
-    weights = {"config": config.to_dict(), "model": student.state_dict(), "step": 0, "hand_model": state["hand_model"]}
-    save_checkpoint(args.out, weights)
+    weights = {"config": config.to_dict(), "model": student.state_dict(), "step": 0}
+    save_checkpoint(args.out, weights | {"hand_model": teacher_state["hand_model"]})
     print(f"wrote {args.out} (HFA's relative error at the end: {loss.item():.4f})")
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from cliphand.hand import HandModel
 from cliphand.model.cliphand import CLIPHand, build_model, load_config_hand
 from cliphand.model.config import config_from_dict
 
@@ -47,15 +48,26 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return state
 
 
+def hand_identity(hand: HandModel) -> dict[str, str]:
+    """What a checkpoint records of the hand model it was trained with (checked when it is loaded)."""
+    return {"name": hand.name, "mesh_hash": hand.mesh_hash}
+
+
 def load_model_from_checkpoint(path: str | Path) -> CLIPHand:
     """The network stored in a checkpoint, in eval mode, checked against its hand model."""
-    state = load_checkpoint(path)
-    config = config_from_dict(state["config"], f"{path} config")
+    return model_from_state(load_checkpoint(path), path)
+
+
+def model_from_state(state: dict[str, Any], source: str | Path) -> CLIPHand:
+    """The network in a checkpoint already read by load_checkpoint, in eval mode."""
+    config = config_from_dict(state["config"], f"{source} config")
     hand = load_config_hand(config)
-    if state["hand_model"] != {"name": hand.name, "mesh_hash": hand.mesh_hash}:
-        raise CheckpointError(f"{path} was trained with hand model {state['hand_model']}, which is not available here")
+    if state["hand_model"] != hand_identity(hand):
+        raise CheckpointError(
+            f"{source} was trained with hand model {state['hand_model']}, which is not available here"
+        )
     model = build_model(config, hand)
-    load_weights(model, state["model"], path)
+    load_weights(model, state["model"], source)
     return model.eval()
 
 

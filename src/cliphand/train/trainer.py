@@ -31,7 +31,7 @@ from cliphand.data.dataset import DataError
 from cliphand.eval.protocols import evaluate_freihand
 from cliphand.fileio import write_text
 from cliphand.model import ModelConfig, build_model
-from cliphand.model.checkpoint import load_weights
+from cliphand.model.checkpoint import hand_identity, load_weights
 from cliphand.model.cliphand import CLIPHand, load_config_hand
 from cliphand.model.config import ConfigError, TrainSettings, config_from_dict
 from cliphand.model.losses import compute_losses
@@ -264,12 +264,9 @@ class Trainer:
             print(f"starting from the weights of {path} (step {state['step']} of its run)")
 
     def _check_hand_model(self, state: dict[str, Any], path: Path) -> None:
-        ours = self._hand_identity()
+        ours = hand_identity(self.hand)
         if state["hand_model"] != ours:
             raise CheckpointError(f"{path} was trained with hand model {state['hand_model']}, not {ours}")
-
-    def _hand_identity(self) -> dict[str, str]:
-        return {"name": self.hand.name, "mesh_hash": self.hand.mesh_hash}
 
     # ------------------------------------------------------------------ loop
     def run(self) -> dict[str, Any]:
@@ -414,7 +411,7 @@ class Trainer:
             "step": self.step,
             "best": self.best,
             "seed": self.o.seed,
-            "hand_model": self._hand_identity(),
+            "hand_model": hand_identity(self.hand),
             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
         }
         save_checkpoint(self.out / name, state)
