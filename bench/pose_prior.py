@@ -13,6 +13,10 @@ evaluation material: nothing trains on it, and no image is read here).
    --draws draws) and MediaPipe's mean hand, and the PA-MPJPE of that mean hand used as one fixed
    answer for every photo. A network falls back on its training prior where a photo leaves it
    unsure, so a prior far from real hands costs accuracy on every uncertain joint.
+3. Prints how the hands face the camera (synth/views.py): the share of hands per roll, pitch and
+   facing bin on the even-numbered photos plus one hand per bin (the numbers behind PHOTO_ROLL,
+   PHOTO_PITCH and PHOTO_FACING), and how far uniform rotations and PhotoViews' are from the
+   odd-numbered photos (total variation distance per feature).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from cliphand.hand.pose import angles_to_axis_angle, axis_angle_to_angles, clamp
 from cliphand.hand.skeleton import rot_joint_index
 from cliphand.synth.generator import Generator, SynthConfig
 from cliphand.synth.poses import CLOSED_DEG, FINGER_CLOSURE_SD, JOINT_ANGLES
+from cliphand.synth.views import PhotoViews, random_rotation, view_histograms
 
 ROOT = Path(__file__).resolve().parents[1] / ".." / "shared" / "real" / "freihand_eval200"
 JOINT_NAMES = ["wrist"] + [f"{f}{k}" for f in ("thumb", "index", "middle", "ring", "pinky") for k in range(1, 5)]
@@ -83,6 +88,27 @@ def main() -> None:
         pa = np.linalg.norm(fixed - check_half, axis=-1).mean() * 1000
         worst = int(gap.argmax())
         print(f"{name:28}{gap.mean():>14.1f}{JOINT_NAMES[worst] + f' {gap[worst]:.1f}':>20}{pa:>23.1f}")
+    print_views(fit_half, check_half, Generator(hand).photo_views)
+
+
+def print_views(fit_half: np.ndarray, check_half: np.ndarray, views: PhotoViews, draws: int = 5000) -> None:
+    """The view histograms of the even half (the generator's table) and each way of drawing
+    views against the odd half."""
+    names = ("roll", "pitch", "facing")
+    print(f"\nhow hands face the camera on {len(fit_half)} photos (even half, one hand added per bin)")
+    for name, shares in zip(names, view_histograms(fit_half, pseudo_count=1.0), strict=True):
+        print(f"{name:8}" + "".join(f"{share:7.3f}" for share in shares))
+    rng = np.random.default_rng(0)
+    drawn = {
+        "uniform rotations": np.stack([views.rest @ random_rotation(rng).T for _ in range(draws)]),
+        "PhotoViews": np.stack([views.rest @ views.draw(rng).T for _ in range(draws)]),
+    }
+    check = view_histograms(check_half)
+    print(f"total variation distance to the {len(check_half)} other photos (odd half)")
+    print(f"{'views':20}" + "".join(f"{name:>8}" for name in names))
+    for label, joints in drawn.items():
+        distances = [np.abs(a - b).sum() / 2 for a, b in zip(view_histograms(joints), check, strict=True)]
+        print(f"{label:20}" + "".join(f"{d:8.3f}" for d in distances))
 
 
 FINGERS = ("index", "middle", "ring", "pinky")

@@ -13,6 +13,7 @@ from cliphand.eval.metrics import procrustes_align, procrustes_mean
 from cliphand.hand import load_hand_model
 from cliphand.hand.gestures import GESTURES, classify_gesture, gesture_templates
 from cliphand.synth.generator import Generator, SynthConfig
+from cliphand.synth.views import PHOTO_FACING, PHOTO_PITCH, PHOTO_ROLL, random_rotation, view_features, view_histograms
 from cliphand.synth.writer import write_dataset
 
 
@@ -344,6 +345,36 @@ def test_pose_prior_mean_is_near_real_hands(hand):
     assert gap_mm.mean() < 8.0
     assert gap_mm[4] < 25.0  # the thumb tip
     assert gap_mm[[8, 12, 16, 20]].max() < 13.0  # the fingertips
+
+
+def test_photo_views_follow_the_photos_and_leave_every_view_possible(hand):
+    """Rotations drawn by PhotoViews follow the fitted histograms (fingers pointing down: 2 % of
+    photos, 25 % of uniform rotations) and are closer to the odd-numbered photos, which the fit
+    never saw, than uniform rotations are."""
+    views = Generator(hand).photo_views
+    rng = np.random.default_rng(0)
+    drawn = np.stack([views.rest @ views.draw(rng).T for _ in range(3000)])
+    uniform = np.stack([views.rest @ random_rotation(rng).T for _ in range(3000)])
+    drawn_shares, uniform_shares = view_histograms(drawn), view_histograms(uniform)
+    for shares, target in zip(drawn_shares, (PHOTO_ROLL, PHOTO_PITCH, PHOTO_FACING), strict=True):
+        assert np.abs(shares - target).max() < 0.06
+        assert shares.min() > 0  # no view is ruled out
+    fingers_down = lambda shares: shares[0][[0, -1]].sum()  # noqa: E731
+    assert fingers_down(drawn_shares) < 0.06 and fingers_down(uniform_shares) > 0.2
+    if not (REAL / "mediapipe_reference.json").exists():
+        pytest.skip("real photos absent")
+    items = [r for r in json.loads((REAL / "mediapipe_reference.json").read_text())["items"] if r["detected"]]
+    odd = view_histograms(np.stack([np.asarray(r["world_landmarks_m"]) for r in items])[1::2])
+    distance = lambda a, b: sum(np.abs(x - y).sum() / 2 for x, y in zip(a, b, strict=True))  # noqa: E731
+    assert distance(drawn_shares, odd) < 0.5 * distance(uniform_shares, odd)
+
+
+def test_photo_views_are_drawn_from_the_sample_seed_and_can_be_turned_off(hand):
+    photo, uniform = Generator(hand, seed=4), Generator(hand, SynthConfig(photo_view_prob=0.0), seed=4)
+    a, b = photo.sample(3), photo.sample(3)
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.joints_3d, b.joints_3d)
+    rolls = [view_features(g.sample(i).joints_3d[None])[0][0] for g in (photo, uniform) for i in range(24)]
+    assert not np.allclose(rolls[:24], rolls[24:])
 
 
 def test_distractor_hands_change_the_background_only(hand):

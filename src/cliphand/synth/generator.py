@@ -27,6 +27,7 @@ from cliphand.hand.pose import angles_to_axis_angle
 from cliphand.hand.skeleton import matrix_to_axis_angle
 from cliphand.render.raster import Rendering, composite, merge_in_depth, render_mesh, vertex_normals
 from cliphand.synth.poses import natural_angles
+from cliphand.synth.views import PhotoViews, random_rotation
 
 SKIN_TONES = SKIN_TONES_RGB / 255.0
 
@@ -49,6 +50,9 @@ class SynthConfig:
     # photos (their joints span 31-43 % of the image) to a detector's tight boxes.
     fill: tuple[float, float] = (0.3, 0.9)
     view_spread_deg: float = 180.0  # 180: any orientation; smaller: within this angle of palm-to-camera, fingers up
+    # With any orientation allowed: the chance that a hand faces the camera as hands in photos do
+    # (synth/views.py), else a uniformly random orientation.
+    photo_view_prob: float = 0.5
     shape_std: float = 1.0
     forearm_prob: float = 0.9  # a forearm leaving the frame, as cameras see hands (else a capped wrist)
     sleeve_prob: float = 0.4  # of those: a sleeve, cuff or wristband in a cloth colour
@@ -110,6 +114,8 @@ class Generator:
         self.skin_field = fractal_noise(side, np.random.default_rng([seed, 2**32 - 1]), 1.0) - 0.5
         self.palm, self.nails = _palm_and_nails(model)
         self.primitives = _primitives()
+        rest = self._posed_hand(np.zeros((16, 3)), np.eye(3), np.random.default_rng(0), mean_shape=True)[3]
+        self.photo_views = PhotoViews(rest)
 
     def rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, index])
@@ -162,13 +168,16 @@ class Generator:
         frames = self.model.frames
         # Global orientation: uniformly random (view_spread_deg >= 180), or a random turn of at
         # most view_spread_deg away from a frontal view (palm to the camera, fingers up).
-        if cfg.view_spread_deg >= 180:
-            global_rot = _random_rotation(rng)
+        if cfg.view_spread_deg >= 180 and cfg.photo_view_prob > 0 and rng.random() < cfg.photo_view_prob:
+            hand_to_cam = self.photo_views.draw(rng)
         else:
-            axis = rng.standard_normal(3)
-            angle = np.radians(cfg.view_spread_deg) * rng.random() ** 0.5
-            global_rot = _axis_angle_matrix(axis / np.linalg.norm(axis) * angle) @ FRONTAL_VIEW
-        hand_to_cam = global_rot @ frames[0].numpy().T  # model frame -> hand frame -> camera
+            if cfg.view_spread_deg >= 180:
+                global_rot = random_rotation(rng)
+            else:
+                axis = rng.standard_normal(3)
+                angle = np.radians(cfg.view_spread_deg) * rng.random() ** 0.5
+                global_rot = _axis_angle_matrix(axis / np.linalg.norm(axis) * angle) @ FRONTAL_VIEW
+            hand_to_cam = global_rot @ frames[0].numpy().T  # model frame -> hand frame -> camera
         if (hand_to_cam @ frames[0].numpy()[:, 1])[2] > 0.6:  # fingers pointing straight away
             return None
         pose, shape, verts, joints = self._posed_hand(angles, hand_to_cam, rng)
@@ -250,17 +259,17 @@ class Generator:
         )
 
     def _posed_hand(
-        self, angles: np.ndarray, hand_to_cam: np.ndarray, rng: np.random.Generator
+        self, angles: np.ndarray, hand_to_cam: np.ndarray, rng: np.random.Generator, mean_shape: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]:
-        """The hand model's pose (1, 48) and a random shape (S,) for anatomical angles (16, 3)
-        and a hand-to-camera rotation (3, 3); vertices (N, 3) and joints (21, 3) at the origin."""
+        """The hand model's pose (1, 48) and a random shape (S,) (the mean one with mean_shape) for
+        anatomical angles (16, 3) and a hand-to-camera rotation (3, 3); vertices (N, 3) and
+        joints (21, 3) at the origin."""
         frames = self.model.frames
         pose = angles_to_axis_angle(torch.as_tensor(angles, dtype=frames.dtype), frames).reshape(1, 48)
         pose[:, 3:] -= self.model.pose_mean
         pose[0, :3] = matrix_to_axis_angle(torch.as_tensor(hand_to_cam, dtype=pose.dtype))
-        shape = torch.as_tensor(
-            np.clip(rng.normal(0, self.config.shape_std, self.model.num_shape), -2.5, 2.5), dtype=pose.dtype
-        )
+        shape = np.clip(rng.normal(0, self.config.shape_std, self.model.num_shape), -2.5, 2.5)
+        shape = torch.as_tensor(0 * shape if mean_shape else shape, dtype=pose.dtype)
         with torch.no_grad():
             verts, joints = self.model(pose, shape[None])
         return pose, shape, verts[0].numpy().astype(np.float64), joints[0].numpy().astype(np.float64)
@@ -271,7 +280,7 @@ class Generator:
         out of focus since it is farther away."""
         size = background.shape[0]
         angles = self.articulation(rng)[0]
-        _, _, verts, joints = self._posed_hand(angles, _random_rotation(rng) @ self.model.frames[0].numpy().T, rng)
+        _, _, verts, joints = self._posed_hand(angles, random_rotation(rng) @ self.model.frames[0].numpy().T, rng)
         scene, faces = self.arm.attach(verts, joints, rng)
         extent = np.ptp(verts[:, :2], axis=0).max()
         depth = K[0, 0] * extent / (rng.uniform(0.3, 1.0) * size)
@@ -442,19 +451,6 @@ def _axis_angle_matrix(rotvec: np.ndarray) -> np.ndarray:
     return np.eye(3) + np.sin(angle) * skew + (1 - np.cos(angle)) * skew @ skew
 
 
-def _random_rotation(rng: np.random.Generator) -> np.ndarray:
-    """A uniformly random rotation matrix (from a normalised Gaussian quaternion)."""
-    q = rng.standard_normal(4)
-    w, x, y, z = q / np.linalg.norm(q)
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-        ]
-    )
-
-
 def boundary_edges(faces: np.ndarray, num_vertices: int) -> np.ndarray:
     """(E, 2) half-edges a -> b that belong to one face only: the rims of the mesh's openings."""
     half_edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
@@ -564,5 +560,10 @@ def heldout_config() -> SynthConfig:
     """The held-out benchmark images' settings (seed 987): cliphand 0.3.0's pose mix, before the
     grasp synergy, so released figures stay comparable across generator changes."""
     return SynthConfig(
-        template_prob=0.5, interpolation_prob=0.25, natural_prob=0.0, distractor_prob=0.0, object_prob=0.0
+        template_prob=0.5,
+        interpolation_prob=0.25,
+        natural_prob=0.0,
+        distractor_prob=0.0,
+        object_prob=0.0,
+        photo_view_prob=0.0,
     )
