@@ -222,7 +222,11 @@ def cmd_synth(args: argparse.Namespace) -> None:
     if args.backgrounds not in ("colors", "textures", "mixed") and not Path(args.backgrounds).is_dir():
         raise CliError(f"--backgrounds must be colors, textures, mixed or a folder of images: {args.backgrounds}")
     config = SynthConfig(
-        size=args.size, backgrounds=args.backgrounds, supersample=args.supersample, view_spread_deg=args.view_spread
+        size=args.size,
+        backgrounds=args.backgrounds,
+        supersample=args.supersample,
+        view_spread_deg=args.view_spread,
+        photo_view_prob=args.photo_views,
     )
     if args.hand == "mano" and args.mano_path is None:
         raise CliError("--hand mano needs --mano-path MANO_RIGHT.pkl (MANO is licensed: cliphand cannot ship it)")
@@ -553,8 +557,8 @@ def build_parser() -> argparse.ArgumentParser:
 cliphand synth --out DIR [options]           render --num samples in FreiHAND's training layout
 cliphand synth preview [--out grid.png] ...  draw --num samples as a labelled contact sheet
 
-Both take --num, --seed, --hand, --mano-path, --size, --backgrounds, --supersample and
---view-spread; --workers and --overwrite apply to datasets only. Sample i depends on (seed, i)
+Both take --num, --seed, --hand, --mano-path, --size, --backgrounds, --supersample,
+--view-spread and --photo-views; --workers and --overwrite apply to datasets only. Sample i depends on (seed, i)
 alone, so a preview shows exactly what a dataset of the same options holds.""",
     )
     synth.add_argument("action", nargs="?", choices=("preview",), help="'preview': a labelled contact sheet")
@@ -570,6 +574,9 @@ alone, so a preview shows exactly what a dataset of the same options holds.""",
     synth.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder whole")
     synth.add_argument("--view-spread", type=_number(float, 0, 180), default=180.0,
                        help="max degrees from a frontal view (palm to camera, fingers up); 180 = any")  # fmt: skip
+    synth.add_argument("--photo-views", type=_number(float, 0, 1), default=0.0,
+                       help="with --view-spread 180: the share of hands that face the camera as in photos "
+                            "(docs/synthetic.md); the rest take any orientation")  # fmt: skip
     synth.set_defaults(func=cmd_synth)
 
     model = commands.add_parser("model", help="the network: summary").add_subparsers(

@@ -51,8 +51,9 @@ class SynthConfig:
     fill: tuple[float, float] = (0.3, 0.9)
     view_spread_deg: float = 180.0  # 180: any orientation; smaller: within this angle of palm-to-camera, fingers up
     # With any orientation allowed: the chance that a hand faces the camera as hands in photos do
-    # (synth/views.py), else a uniformly random orientation.
-    photo_view_prob: float = 0.5
+    # (synth/views.py), else a uniformly random orientation. Off by default: a model trained with
+    # half of its views so drawn was no better on real photos (docs/training.md).
+    photo_view_prob: float = 0.0
     shape_std: float = 1.0
     forearm_prob: float = 0.9  # a forearm leaving the frame, as cameras see hands (else a capped wrist)
     sleeve_prob: float = 0.4  # of those: a sleeve, cuff or wristband in a cloth colour
@@ -560,10 +561,5 @@ def heldout_config() -> SynthConfig:
     """The held-out benchmark images' settings (seed 987): cliphand 0.3.0's pose mix, before the
     grasp synergy, so released figures stay comparable across generator changes."""
     return SynthConfig(
-        template_prob=0.5,
-        interpolation_prob=0.25,
-        natural_prob=0.0,
-        distractor_prob=0.0,
-        object_prob=0.0,
-        photo_view_prob=0.0,
+        template_prob=0.5, interpolation_prob=0.25, natural_prob=0.0, distractor_prob=0.0, object_prob=0.0
     )

@@ -4,10 +4,11 @@ A uniformly random orientation shows a hand with its fingers pointing down as of
 its palm edge-on as often as flat, while people hold hands up to a camera: on the FreiHAND
 evaluation photos MediaPipe finds 2 % of hands with the fingers pointing down (more than 135
 degrees from up; uniform rotations: 25 %) and 39 % with the palm turned to the camera (facing
-below -0.5; uniform: 25 %). A network that cannot fit every
-view spends its capacity on views no photo shows. `photo_view` keeps a uniformly random rotation
-with a probability proportional to how much more often photos show its view, one factor per
-view feature (below), so the drawn views follow the photos' histograms of each feature.
+below -0.5; uniform: 25 %). `PhotoViews` keeps a uniformly random
+rotation with a probability proportional to how much more often photos show its view, one
+factor per view feature (below), so the drawn views follow the photos' histograms of each
+feature. `SynthConfig.photo_view_prob` turns it on (off by default: training on such views did
+not bring the shipped model closer to MediaPipe on real photos; docs/training.md).
 
 Features of a right hand's joints in camera coordinates (x right, y down, z away from the
 camera), from the wrist to the middle finger's knuckle (the finger direction) and the palm's
