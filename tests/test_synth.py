@@ -369,7 +369,7 @@ def test_photo_views_follow_the_photos_and_leave_every_view_possible(hand):
     assert distance(drawn_shares, odd) < 0.5 * distance(uniform_shares, odd)
 
 
-def test_photo_views_are_drawn_from_the_sample_seed_and_off_by_default(tmp_path, hand):
+def test_photo_views_are_drawn_from_the_sample_seed_and_off_by_default(tmp_path, capsys, hand):
     photo, uniform = Generator(hand, SynthConfig(photo_view_prob=1.0), seed=4), Generator(hand, seed=4)
     a, b = photo.sample(3), photo.sample(3)
     assert np.array_equal(a.image, b.image) and np.array_equal(a.joints_3d, b.joints_3d)
@@ -379,6 +379,9 @@ def test_photo_views_are_drawn_from_the_sample_seed_and_off_by_default(tmp_path,
     main(["synth", "--num", "2", "--seed", "4", "--photo-views", "1", "--workers", "1", "--out", str(tmp_path / "d")])
     written = np.asarray(json.loads((tmp_path / "d" / "training_xyz.json").read_text()))
     np.testing.assert_allclose(written[1], photo.sample(1).joints_3d, atol=1e-5)
+    capsys.readouterr()
+    assert main(["synth", "--photo-views", "0.5", "--view-spread", "70", "--out", str(tmp_path / "e")]) == 2
+    assert "--photo-views" in capsys.readouterr().err and not (tmp_path / "e").exists()
 
 
 def test_distractor_hands_change_the_background_only(hand):

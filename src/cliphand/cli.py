@@ -221,6 +221,8 @@ def cmd_synth(args: argparse.Namespace) -> None:
 
     if args.backgrounds not in ("colors", "textures", "mixed") and not Path(args.backgrounds).is_dir():
         raise CliError(f"--backgrounds must be colors, textures, mixed or a folder of images: {args.backgrounds}")
+    if args.photo_views > 0 and args.view_spread < 180:
+        raise CliError("--photo-views draws from every orientation: it needs --view-spread 180 (the default)")
     config = SynthConfig(
         size=args.size,
         backgrounds=args.backgrounds,
