@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -115,8 +116,11 @@ class Generator:
         self.skin_field = fractal_noise(side, np.random.default_rng([seed, 2**32 - 1]), 1.0) - 0.5
         self.palm, self.nails = _palm_and_nails(model)
         self.primitives = _primitives()
-        rest = self._posed_hand(np.zeros((16, 3)), np.eye(3), np.random.default_rng(0), mean_shape=True)[3]
-        self.photo_views = PhotoViews(rest)
+
+    @cached_property
+    def photo_views(self) -> PhotoViews:
+        """Views as in photos (SynthConfig.photo_view_prob), built on first use: the mean hand's rest joints."""
+        return PhotoViews(self._posed_hand(np.zeros((16, 3)), np.eye(3), mean_shape=True)[3])
 
     def rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, index])
@@ -169,16 +173,16 @@ class Generator:
         frames = self.model.frames
         # Global orientation: uniformly random (view_spread_deg >= 180), or a random turn of at
         # most view_spread_deg away from a frontal view (palm to the camera, fingers up).
+        # With photo_view_prob, that share of the any-orientation hands face the camera as in photos.
         if cfg.view_spread_deg >= 180 and cfg.photo_view_prob > 0 and rng.random() < cfg.photo_view_prob:
             hand_to_cam = self.photo_views.draw(rng)
+        elif cfg.view_spread_deg >= 180:
+            hand_to_cam = random_rotation(rng) @ frames[0].numpy().T  # model frame -> hand frame -> camera
         else:
-            if cfg.view_spread_deg >= 180:
-                global_rot = random_rotation(rng)
-            else:
-                axis = rng.standard_normal(3)
-                angle = np.radians(cfg.view_spread_deg) * rng.random() ** 0.5
-                global_rot = _axis_angle_matrix(axis / np.linalg.norm(axis) * angle) @ FRONTAL_VIEW
-            hand_to_cam = global_rot @ frames[0].numpy().T  # model frame -> hand frame -> camera
+            axis = rng.standard_normal(3)
+            angle = np.radians(cfg.view_spread_deg) * rng.random() ** 0.5
+            global_rot = _axis_angle_matrix(axis / np.linalg.norm(axis) * angle) @ FRONTAL_VIEW
+            hand_to_cam = global_rot @ frames[0].numpy().T
         if (hand_to_cam @ frames[0].numpy()[:, 1])[2] > 0.6:  # fingers pointing straight away
             return None
         pose, shape, verts, joints = self._posed_hand(angles, hand_to_cam, rng)
@@ -260,7 +264,11 @@ class Generator:
         )
 
     def _posed_hand(
-        self, angles: np.ndarray, hand_to_cam: np.ndarray, rng: np.random.Generator, mean_shape: bool = False
+        self,
+        angles: np.ndarray,
+        hand_to_cam: np.ndarray,
+        rng: np.random.Generator | None = None,
+        mean_shape: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]:
         """The hand model's pose (1, 48) and a random shape (S,) (the mean one with mean_shape) for
         anatomical angles (16, 3) and a hand-to-camera rotation (3, 3); vertices (N, 3) and
@@ -269,8 +277,12 @@ class Generator:
         pose = angles_to_axis_angle(torch.as_tensor(angles, dtype=frames.dtype), frames).reshape(1, 48)
         pose[:, 3:] -= self.model.pose_mean
         pose[0, :3] = matrix_to_axis_angle(torch.as_tensor(hand_to_cam, dtype=pose.dtype))
-        shape = np.clip(rng.normal(0, self.config.shape_std, self.model.num_shape), -2.5, 2.5)
-        shape = torch.as_tensor(0 * shape if mean_shape else shape, dtype=pose.dtype)
+        if mean_shape:
+            shape = torch.zeros(self.model.num_shape, dtype=pose.dtype)
+        else:
+            shape = torch.as_tensor(
+                np.clip(rng.normal(0, self.config.shape_std, self.model.num_shape), -2.5, 2.5), dtype=pose.dtype
+            )
         with torch.no_grad():
             verts, joints = self.model(pose, shape[None])
         return pose, shape, verts[0].numpy().astype(np.float64), joints[0].numpy().astype(np.float64)
