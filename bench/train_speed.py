@@ -1,9 +1,10 @@
-"""Benchmark: training throughput (samples/s) of the tiny and s12 configs on this CPU.
+"""Benchmark: training throughput (samples/s) on this CPU, with the network's tensors in the
+default (NCHW) layout and in channels_last (NHWC), which the trainer uses, side by side.
 
 Random images and labels, so only the network, loss and optimiser are timed (data loading is
 measured by bench/data_loader.py).
 
-    python bench/train_speed.py [--configs tiny s12] [--batch 8] [--steps 5]
+    python bench/train_speed.py [--configs tiny s12 mobile] [--batch 8] [--steps 5]
 """
 
 from __future__ import annotations
@@ -36,20 +37,25 @@ def batch_for(config, model, size: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", nargs="+", default=["tiny", "s12"])
+    parser.add_argument("--configs", nargs="+", default=["tiny", "s12", "mobile"])
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=5)
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}")
     for name in args.configs:
-        rate, size = time_config(name, args.batch, args.steps)
-        print(f"{name:<6} {size}px: {rate:6.2f} samples/s ({args.batch / rate:.2f} s per step)")
+        nchw, size = time_config(name, args.batch, args.steps, torch.contiguous_format)
+        nhwc, _ = time_config(name, args.batch, args.steps, torch.channels_last)
+        print(
+            f"{name:<6} {size}px: NCHW {nchw:6.2f} samples/s ({args.batch / nchw:.2f} s per step), "
+            f"channels_last {nhwc:6.2f} ({args.batch / nhwc:.2f} s), {nhwc / nchw:.2f}x"
+        )
 
 
-def time_config(name: str, batch_size: int, steps: int) -> tuple[float, int]:
+def time_config(name: str, batch_size: int, steps: int, layout: torch.memory_format) -> tuple[float, int]:
     """Samples per second of forward + loss + backward + AdamW for one config."""
     config = load_config(name)
-    model = build_model(config).train()
+    torch.manual_seed(0)
+    model = build_model(config).to(memory_format=layout).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     batch = batch_for(config, model, batch_size)
     for i in range(steps + 1):

@@ -142,6 +142,35 @@ def test_training_step_reaches_every_parameter(hand):
     assert missing == []
 
 
+@pytest.mark.parametrize("name", ["mobile", "tiny"])
+def test_channels_last_computes_what_the_default_layout_does(name, hand):
+    """The trainer keeps the network in channels_last; reshapes that assume NCHW would change the result."""
+    config = replace(load_config(name), image_size=64)
+    torch.manual_seed(0)
+    model = build_model(config, hand).train()
+    for m in model.modules():  # batch statistics of 2 tiny images amplify rounding differences
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.eval()
+    with torch.no_grad():  # PAT's layer scales start at 1e-5, which would hide its token mixer
+        for name, p in model.named_parameters():
+            if name.endswith(("scale1", "scale2")):
+                p.fill_(0.5)
+    batch = random_batch(2, hand.num_vertices, 64)
+    results = []
+    for layout in (torch.contiguous_format, torch.channels_last):
+        model.to(memory_format=layout).zero_grad()
+        torch.manual_seed(1)  # the same dropout masks
+        outputs = model(batch["image"].contiguous(memory_format=layout))
+        loss = compute_losses(outputs, batch, model, config.loss_weights)["total"]
+        loss.backward()
+        results.append((outputs["vertices"].detach(), loss.detach(), [p.grad.clone() for p in model.parameters()]))
+    (v0, l0, g0), (v1, l1, g1) = results
+    assert torch.allclose(v0, v1, atol=1e-6) and torch.allclose(l0, l1, rtol=1e-5)
+    # The floor: some biases' gradients are zero in exact arithmetic, so rounding noise here.
+    floor = 1e-7 * torch.cat([g.flatten() for g in g0]).norm()
+    assert all((a - b).norm() <= 1e-3 * a.norm() + floor for a, b in zip(g0, g1, strict=True))
+
+
 @pytest.mark.parametrize("name", [n for n in config_names() if n.startswith("table5_")])
 def test_every_table5_row_takes_a_training_step(name, hand):
     config = replace(load_config(name), image_size=64, cm=False)  # CM's own step: tests/test_cm.py
