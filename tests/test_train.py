@@ -13,7 +13,7 @@ import yaml
 
 from cliphand.cli import main
 from cliphand.model import load_config
-from cliphand.model.mted import resize_positions
+from cliphand.model.mted import resize_positions, widen_feed_forward
 from cliphand.synth.writer import write_dataset
 from cliphand.train import trainer as trainer_module
 from cliphand.train.checkpoint import CheckpointError, load_checkpoint
@@ -369,4 +369,33 @@ def test_init_from_another_input_size_resamples_the_token_grid(data, tmp_path, c
     big.write_text(yaml.safe_dump({"base": "mobile", "image_size": 160, "train": TRAIN}))
     assert main(["train", "--config", str(big), "--data", str(data), "--out", str(tmp_path / "big"),
                  "--max-steps", "1", "--init", str(tmp_path / "edited.pt")]) == 0  # fmt: skip
+    assert "starting from the weights of" in capsys.readouterr().out
+
+
+def test_init_into_wider_feed_forward_layers_computes_the_same(data, tmp_path, capsys):
+    """--init from a network into one whose MTED feed-forward layers are wider: before any step the
+    wider network puts out what the file's does, and the new units can learn (fresh input weights)."""
+    narrow_config = replace(load_config("mobile"), image_size=64)
+    wide_config = replace(narrow_config, mted_ff_dims=(512, 256))
+    torch.manual_seed(0)
+    narrow, wide = trainer_module.build_model(narrow_config).eval(), trainer_module.build_model(wide_config).eval()
+    weights = widen_feed_forward(narrow.state_dict(), wide)
+    wide.load_state_dict(weights)
+    image = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(narrow(image)["vertices"], wide(image)["vertices"], atol=1e-6)
+    layer = "mted.decoders.1.0"
+    assert weights[f"{layer}.linear2.weight"][:, 128:].abs().max() == 0  # new units feed nothing yet
+    assert weights[f"{layer}.linear1.weight"][128:].std() > 0  # and see the tokens
+    assert torch.equal(weights[f"{layer}.linear1.weight"][:128], narrow.state_dict()[f"{layer}.linear1.weight"])
+
+    narrow_yaml = tmp_path / "narrow.yaml"
+    narrow_yaml.write_text(yaml.safe_dump({"base": "mobile", "image_size": 64, "train": TRAIN}))
+    train_runs(load_config(narrow_yaml), data, tmp_path / "narrow", max_steps=1)
+    wide_yaml = tmp_path / "wide.yaml"
+    wide_yaml.write_text(
+        yaml.safe_dump({"base": "mobile", "image_size": 64, "mted_ff_dims": [512, 256], "train": TRAIN})
+    )
+    assert main(["train", "--config", str(wide_yaml), "--data", str(data), "--out", str(tmp_path / "wide"),
+                 "--max-steps", "1", "--init", str(tmp_path / "narrow" / "last.pt")]) == 0  # fmt: skip
     assert "starting from the weights of" in capsys.readouterr().out

@@ -104,3 +104,28 @@ def resize_positions(weights: dict[str, torch.Tensor], model: nn.Module) -> dict
         grid = nn.functional.interpolate(grid, size=(new, new), mode="bilinear", align_corners=False)
         resized[name] = grid.reshape(-1, new * new).T.to(tensor.dtype).contiguous()
     return resized
+
+
+def widen_feed_forward(weights: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """weights with every MTED feed-forward layer widened to the network's hidden width, computing
+    what they computed: the trained units come first, the new ones keep the network's fresh input
+    weights and get zero output weights, so they feed nothing until training moves them (they
+    still get gradients, unlike copies of trained units, which would stay copies). Any other
+    mismatch is left for load_weights to name.
+    """
+    expected = model.state_dict()
+    widened = dict(weights)
+    for name, tensor in weights.items():
+        target = expected.get(name)
+        if not name.startswith("mted.") or target is None or tensor.shape == target.shape:
+            continue
+        fresh, trained, wanted = target.detach().clone().to(tensor.dtype), tensor.shape, target.shape
+        if name.endswith((".linear1.weight", ".linear1.bias")) and trained[1:] == wanted[1:] and trained[0] < wanted[0]:
+            fresh[: trained[0]] = tensor
+        elif name.endswith(".linear2.weight") and trained[0] == wanted[0] and trained[1] < wanted[1]:
+            fresh.zero_()
+            fresh[:, : trained[1]] = tensor
+        else:
+            continue
+        widened[name] = fresh
+    return widened

@@ -35,7 +35,7 @@ from cliphand.model.checkpoint import hand_identity, load_weights
 from cliphand.model.cliphand import CLIPHand, load_config_hand
 from cliphand.model.config import ConfigError, TrainSettings, config_from_dict
 from cliphand.model.losses import compute_losses
-from cliphand.model.mted import resize_positions
+from cliphand.model.mted import resize_positions, widen_feed_forward
 from cliphand.train.checkpoint import CheckpointError, config_differences, load_checkpoint, save_checkpoint
 from cliphand.train.distributed import Dist, all_reduce_mean, epoch_batches, init_distributed
 from cliphand.train.views import appearance_view
@@ -261,6 +261,7 @@ class Trainer:
         state = load_checkpoint(path)
         self._check_hand_model(state, path)
         weights = resize_positions(state["model"], self.model)  # another input size: resample the token grid
+        weights = widen_feed_forward(weights, self.model)  # wider MTED feed-forward layers: new units feed nothing
         load_weights(self.model, weights, f"{path} (for config '{self.config.name}')")  # fp16 is cast on copy
         if self.d.main:
             print(f"starting from the weights of {path} (step {state['step']} of its run)")
