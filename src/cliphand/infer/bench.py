@@ -38,7 +38,7 @@ def timings(run, runs: int) -> dict[str, float]:
 def benchmark(model: torch.nn.Module, image_size: int, runs: int = 10, batches: tuple[int, ...] = (1, 8),
               onnx: bool = True) -> dict[str, Any]:  # fmt: skip
     """Params, GFLOPs per image, latency (median, p90) and FPS per backend and batch size."""
-    model = model.eval()
+    model = model.to(memory_format=torch.channels_last).eval()  # the layout checkpoints load in
     x1 = torch.rand(1, 3, image_size, image_size)
     with torch.no_grad():
         counter = FlopCounterMode(display=False)

@@ -68,7 +68,8 @@ def model_from_state(state: dict[str, Any], source: str | Path) -> CLIPHand:
         )
     model = build_model(config, hand)
     load_weights(model, state["model"], source)
-    return model.eval()
+    # channels_last: oneDNN's convolutions are faster on NHWC (v8, batch 1 on 2 cores: 54 -> 40 ms)
+    return model.to(memory_format=torch.channels_last).eval()
 
 
 def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], source: str | Path) -> None:
