@@ -13,10 +13,11 @@ import yaml
 
 from cliphand.cli import main
 from cliphand.model import load_config
+from cliphand.model.checkpoint import load_model_from_checkpoint
 from cliphand.model.mted import resize_positions, widen_feed_forward
 from cliphand.synth.writer import write_dataset
 from cliphand.train import trainer as trainer_module
-from cliphand.train.checkpoint import CheckpointError, load_checkpoint
+from cliphand.train.checkpoint import CheckpointError, load_checkpoint, release_checkpoint
 from cliphand.train.runs import train_runs
 
 TRAIN = {"batch_size": 4, "num_workers": 0, "val_fraction": 0.2, "checkpoint_every_steps": 2,
@@ -399,3 +400,22 @@ def test_init_into_wider_feed_forward_layers_computes_the_same(data, tmp_path, c
     assert main(["train", "--config", str(wide_yaml), "--data", str(data), "--out", str(tmp_path / "wide"),
                  "--max-steps", "1", "--init", str(tmp_path / "narrow" / "last.pt")]) == 0  # fmt: skip
     assert "starting from the weights of" in capsys.readouterr().out
+
+
+def test_released_weights_are_fp16_nchw_and_predict_what_the_run_does(data, tmp_path):
+    """release_checkpoint: what ships. Training keeps the network in channels_last; the file holds
+    plain contiguous fp16 tensors, a quarter of the run's checkpoint, and loads to the same hand."""
+    config = tmp_path / "mobile.yaml"
+    config.write_text(yaml.safe_dump({"base": "mobile", "image_size": 64, "train": TRAIN}))
+    train_runs(load_config(config), data, tmp_path / "run", max_steps=1)
+    released = release_checkpoint(tmp_path / "run" / "last.pt", tmp_path / "release.pt", cliphand_version="test")
+    state = load_checkpoint(released)
+    assert state["release"] == {"cliphand_version": "test"} and "optimizer" not in state
+    floats = [v for v in state["model"].values() if v.is_floating_point()]
+    assert all(v.dtype == torch.float16 and v.is_contiguous() for v in floats)
+    assert any(v.dim() == 4 for v in floats)  # convolution weights, which training held as NHWC
+    assert released.stat().st_size < (tmp_path / "run" / "last.pt").stat().st_size / 3
+    run, shipped = load_model_from_checkpoint(tmp_path / "run" / "last.pt"), load_model_from_checkpoint(released)
+    image = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(run(image)["vertices"], shipped(image)["vertices"], atol=1e-3)

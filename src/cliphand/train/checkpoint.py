@@ -51,6 +51,7 @@ def release_checkpoint(source: str | Path, out: str | Path, **card: Any) -> Path
     Loads like any checkpoint: load_state_dict casts the weights back to fp32.
     """
     state = load_checkpoint(source)
-    weights = {k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()}
+    # Contiguous (NCHW) storage whatever layout training used, as other tools that read the file expect.
+    weights = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state["model"].items()}
     keep = {k: state[k] for k in ("config", "step", "hand_model")}
     return save_checkpoint(out, {**keep, "model": weights, "release": card})
