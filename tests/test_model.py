@@ -152,8 +152,8 @@ def test_channels_last_computes_what_the_default_layout_does(name, hand):
         if isinstance(m, torch.nn.BatchNorm2d):
             m.eval()
     with torch.no_grad():  # PAT's layer scales start at 1e-5, which would hide its token mixer
-        for name, p in model.named_parameters():
-            if name.endswith(("scale1", "scale2")):
+        for param_name, p in model.named_parameters():
+            if param_name.endswith(("scale1", "scale2")):
                 p.fill_(0.5)
     batch = random_batch(2, hand.num_vertices, 64)
     results = []

@@ -30,6 +30,15 @@ def data(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def mobile_run(data, tmp_path_factory):
+    """A one-step run of the mobile config at 64 px: its last.pt, as training writes it."""
+    out = tmp_path_factory.mktemp("mobile_run")
+    (out / "mobile.yaml").write_text(yaml.safe_dump({"base": "mobile", "image_size": 64, "train": TRAIN}))
+    train_runs(load_config(out / "mobile.yaml"), data, out / "run", max_steps=1)
+    return out / "run" / "last.pt"
+
+
+@pytest.fixture(scope="module")
 def config_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("cfg") / "tiny_test.yaml"
     raw = yaml.safe_load(Path(_tiny_yaml()).read_text())
@@ -373,7 +382,7 @@ def test_init_from_another_input_size_resamples_the_token_grid(data, tmp_path, c
     assert "starting from the weights of" in capsys.readouterr().out
 
 
-def test_init_into_wider_feed_forward_layers_computes_the_same(data, tmp_path, capsys):
+def test_init_into_wider_feed_forward_layers_computes_the_same(data, mobile_run, tmp_path, capsys):
     """--init from a network into one whose MTED feed-forward layers are wider: before any step the
     wider network puts out what the file's does, and the new units can learn (fresh input weights)."""
     narrow_config = replace(load_config("mobile"), image_size=64)
@@ -390,32 +399,26 @@ def test_init_into_wider_feed_forward_layers_computes_the_same(data, tmp_path, c
     assert weights[f"{layer}.linear1.weight"][128:].std() > 0  # and see the tokens
     assert torch.equal(weights[f"{layer}.linear1.weight"][:128], narrow.state_dict()[f"{layer}.linear1.weight"])
 
-    narrow_yaml = tmp_path / "narrow.yaml"
-    narrow_yaml.write_text(yaml.safe_dump({"base": "mobile", "image_size": 64, "train": TRAIN}))
-    train_runs(load_config(narrow_yaml), data, tmp_path / "narrow", max_steps=1)
     wide_yaml = tmp_path / "wide.yaml"
     wide_yaml.write_text(
         yaml.safe_dump({"base": "mobile", "image_size": 64, "mted_ff_dims": [512, 256], "train": TRAIN})
     )
     assert main(["train", "--config", str(wide_yaml), "--data", str(data), "--out", str(tmp_path / "wide"),
-                 "--max-steps", "1", "--init", str(tmp_path / "narrow" / "last.pt")]) == 0  # fmt: skip
+                 "--max-steps", "1", "--init", str(mobile_run)]) == 0  # fmt: skip
     assert "starting from the weights of" in capsys.readouterr().out
 
 
-def test_released_weights_are_fp16_nchw_and_predict_what_the_run_does(data, tmp_path):
+def test_released_weights_are_fp16_nchw_and_predict_what_the_run_does(mobile_run, tmp_path):
     """release_checkpoint: what ships. Training keeps the network in channels_last; the file holds
-    plain contiguous fp16 tensors, a quarter of the run's checkpoint, and loads to the same hand."""
-    config = tmp_path / "mobile.yaml"
-    config.write_text(yaml.safe_dump({"base": "mobile", "image_size": 64, "train": TRAIN}))
-    train_runs(load_config(config), data, tmp_path / "run", max_steps=1)
-    released = release_checkpoint(tmp_path / "run" / "last.pt", tmp_path / "release.pt", cliphand_version="test")
+    plain contiguous fp16 tensors, under a third of the run's checkpoint, and loads to the same hand."""
+    released = release_checkpoint(mobile_run, tmp_path / "release.pt", cliphand_version="test")
     state = load_checkpoint(released)
     assert state["release"] == {"cliphand_version": "test"} and "optimizer" not in state
     floats = [v for v in state["model"].values() if v.is_floating_point()]
     assert all(v.dtype == torch.float16 and v.is_contiguous() for v in floats)
     assert any(v.dim() == 4 for v in floats)  # convolution weights, which training held as NHWC
-    assert released.stat().st_size < (tmp_path / "run" / "last.pt").stat().st_size / 3
-    run, shipped = load_model_from_checkpoint(tmp_path / "run" / "last.pt"), load_model_from_checkpoint(released)
+    assert released.stat().st_size < mobile_run.stat().st_size / 3
+    run, shipped = load_model_from_checkpoint(mobile_run), load_model_from_checkpoint(released)
     image = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
         assert torch.allclose(run(image)["vertices"], shipped(image)["vertices"], atol=1e-3)

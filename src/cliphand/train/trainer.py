@@ -185,8 +185,8 @@ class Trainer:
         epochs = o.epochs or s.epochs
         self.total_steps = o.max_steps or epochs * self.steps_per_epoch
         self.hand = load_config_hand(cfg)
-        # channels_last: oneDNN's convolutions (and cuDNN's under AMP) run faster on NHWC, and
-        # PAT's channel groups become views instead of copies (bench/train_speed.py).
+        # channels_last: oneDNN's convolutions run faster on NHWC, and PAT's channel groups
+        # become views instead of copies (bench/train_speed.py).
         self.model = build_model(cfg, self.hand).to(self.d.device, memory_format=torch.channels_last)
         self.cm = build_cm(cfg, self.model.backbone.dims[-1])
         if self.cm is not None:
