@@ -39,7 +39,7 @@ class CLIPHand(nn.Module):
     None, global_feature (B, C), template_weights (B, 19) or None.
     """
 
-    def __init__(self, config: ModelConfig, hand: HandModel | None = None) -> None:
+    def __init__(self, config: ModelConfig, hand: HandModel | None = None, pretrained: bool = True) -> None:
         super().__init__()
         self.config = config
         hand = hand or load_config_hand(config)
@@ -51,7 +51,7 @@ class CLIPHand(nn.Module):
         self.register_buffer("tip_vertex_ids", hand.tip_vertex_ids.clone(), persistent=False)  # (5,)
         self.register_buffer("coarse_ids", torch.as_tensor(coarse.vertex_ids), persistent=False)  # (195,)
         self.register_buffer("faces", hand.faces.clone(), persistent=False)  # (F, 3), for meshes and overlays
-        self.backbone = build_backbone(config)
+        self.backbone = build_backbone(config, pretrained)
         mean, std = getattr(self.backbone, "mean", IMAGENET_MEAN), getattr(self.backbone, "std", IMAGENET_STD)
         self.register_buffer("mean", torch.tensor(mean).reshape(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).reshape(1, 3, 1, 1), persistent=False)
@@ -140,14 +140,21 @@ def root_translation(camera: torch.Tensor, K: torch.Tensor, image_size: int) -> 
     return torch.cat([xy, depth], -1)
 
 
-def build_backbone(config: ModelConfig) -> nn.Module:
+def build_backbone(config: ModelConfig, pretrained: bool = True) -> nn.Module:
+    """The config's backbone. pretrained=False leaves the hand_landmark backbone random (its
+    pretrained weights need MediaPipe), for weights that a checkpoint brings anyway."""
+    dims = config.backbone_dims or (64, 128, 320, 512)
     if config.backbone.startswith("pat_"):
         return build_pat(config.backbone, config.backbone_weights)
+    if config.backbone == "hand_landmark":
+        from cliphand.model.hand_landmark import HandLandmarkBackbone
+
+        return HandLandmarkBackbone(pretrained, dims)
     from cliphand.model.efficientnet import EfficientNetLite0Backbone
 
-    return EfficientNetLite0Backbone(dims=config.backbone_dims or (64, 128, 320, 512))
+    return EfficientNetLite0Backbone(dims=dims)
 
 
-def build_model(config: ModelConfig, hand: HandModel | None = None) -> CLIPHand:
+def build_model(config: ModelConfig, hand: HandModel | None = None, pretrained: bool = True) -> CLIPHand:
     """The inference network for a config (CM, when enabled, is added by training)."""
-    return CLIPHand(config, hand)
+    return CLIPHand(config, hand, pretrained)

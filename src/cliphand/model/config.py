@@ -57,9 +57,9 @@ class ModelConfig:
     """Everything that defines a CLIP-Hand network. Module switches reproduce Table 5."""
 
     name: str = "s12"
-    backbone: str = "pat_s12"  # pat_s12, pat_s24, pat_tiny, efficientnet_lite0
+    backbone: str = "pat_s12"  # pat_s12, pat_s24, pat_tiny, efficientnet_lite0, hand_landmark
     backbone_weights: str | None = None  # local ImageNet weights for PAT backbones
-    backbone_dims: tuple[int, ...] | None = None  # efficientnet_lite0: widths its features are adapted to
+    backbone_dims: tuple[int, ...] | None = None  # efficientnet_lite0, hand_landmark: widths of their adapters
     hand_model: str = "openhand"  # or "mano:/path/to/MANO_RIGHT.pkl"
     image_size: int = 224
     hfa: bool = True
@@ -175,7 +175,7 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> ModelConfig
 def check_config(config: ModelConfig, source: str = "config") -> None:
     from cliphand.model.pat import PAT_VARIANTS
 
-    backbones = (*PAT_VARIANTS, "efficientnet_lite0")
+    backbones = (*PAT_VARIANTS, "efficientnet_lite0", "hand_landmark")
     if config.backbone not in backbones:
         raise ConfigError(f"{source}: unknown backbone '{config.backbone}'; choose one of: {', '.join(backbones)}")
     if len(config.mted_dims) != len(config.mted_ff_dims) or not config.mted_dims:

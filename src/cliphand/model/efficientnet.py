@@ -29,7 +29,7 @@ LITE0_FEATURE_BLOCKS = (2, 4, 10)  # last blocks of the stride-4, -8 and -16 sta
 LITE0_FEATURE_DIMS = (24, 40, 112, LITE0_WIDTH)
 
 
-class _SameConv2d(nn.Conv2d):
+class SameConv2d(nn.Conv2d):
     """Conv2d with TensorFlow "SAME" padding (extra pixel bottom/right), which the TF-trained weights expect."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -45,7 +45,7 @@ def _conv_bn(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1) -> t
     conv = (
         nn.Conv2d(cin, cout, k, 1, padding=k // 2, groups=groups, bias=False)
         if stride == 1
-        else _SameConv2d(cin, cout, k, stride, groups=groups, bias=False)
+        else SameConv2d(cin, cout, k, stride, groups=groups, bias=False)
     )
     return conv, nn.BatchNorm2d(cout, eps=LITE0_BN_EPS)
 
