@@ -75,7 +75,7 @@ def untrained_checkpoint(config_name: str, path: Path) -> Path:
 
     config = load_config(config_name)
     hand = load_config_hand(config)
-    model = build_model(config, hand)
+    model = build_model(config, hand, pretrained=False)
     state = {"config": config.to_dict(), "model": model.state_dict(), "step": 0, "hand_model": hand_identity(hand)}
     return save_checkpoint(path, state)
 

@@ -265,7 +265,7 @@ def cmd_model_summary(args: argparse.Namespace) -> None:
     from cliphand.model.summary import summarize
 
     config = load_config(args.config)
-    summary = summarize(build_model(config), config, latency_runs=args.runs, with_cm=not args.no_cm)
+    summary = summarize(build_model(config, pretrained=False), config, latency_runs=args.runs, with_cm=not args.no_cm)
     if args.json:
         print(json.dumps(summary, indent=2))
         return
@@ -483,7 +483,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     else:
         from cliphand.model import build_model, load_config
 
-        model, name = build_model(load_config(args.config)), args.config
+        model, name = build_model(load_config(args.config), pretrained=False), args.config  # times only
     result = benchmark(model, model.config.image_size, runs=args.runs, onnx=not args.no_onnx)
     print(json.dumps(result, indent=2) if args.json else format_bench(name, result))
 
