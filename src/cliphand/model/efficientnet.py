@@ -118,6 +118,13 @@ def load_lite0_weights(model: EfficientNetLite0Features, path: str | None = None
     model.load_state_dict({k: v for k, v in state.items() if not k.startswith("_fc.")})
 
 
+def stage_adapters(in_dims: tuple[int, ...], dims: tuple[int, ...]) -> nn.ModuleList:
+    """One 1x1 conv + BatchNorm per stage, bringing a pretrained network's widths to `dims`."""
+    return nn.ModuleList(
+        nn.Sequential(nn.Conv2d(c, d, 1, bias=False), nn.BatchNorm2d(d)) for c, d in zip(in_dims, dims, strict=True)
+    )
+
+
 class EfficientNetLite0Backbone(nn.Module):
     """ImageNet EfficientNet-Lite0 as a CLIP-Hand backbone: (B, 3, H, W) in [0, 1] ->
     [f1..f4] at strides 4-32, adapted by 1x1 convs to `dims` (default the PAT widths 64, 128,
@@ -131,10 +138,7 @@ class EfficientNetLite0Backbone(nn.Module):
         self.net = EfficientNetLite0Features()
         if pretrained:
             load_lite0_weights(self.net)
-        self.adapters = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(c, d, 1, bias=False), nn.BatchNorm2d(d))
-            for c, d in zip(LITE0_FEATURE_DIMS, self.dims, strict=True)
-        )
+        self.adapters = stage_adapters(LITE0_FEATURE_DIMS, self.dims)
 
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
         return [adapt(f) for adapt, f in zip(self.adapters, self.net.stages(image), strict=True)]

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cliphand.model.efficientnet import SameConv2d
+from cliphand.model.efficientnet import SameConv2d, stage_adapters
 
 HAND_LANDMARK_SIZE = 224
 STEM_DIM = 24
@@ -168,10 +168,7 @@ class HandLandmarkBackbone(nn.Module):
         self.net = HandLandmarkFeatures()
         if pretrained:
             load_hand_landmark_weights(self.net)
-        self.adapters = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(c, d, 1, bias=False), nn.BatchNorm2d(d))
-            for c, d in zip(FEATURE_DIMS, self.dims, strict=True)
-        )
+        self.adapters = stage_adapters(FEATURE_DIMS, self.dims)
 
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
         return [adapt(f) for adapt, f in zip(self.adapters, self.net(image), strict=True)]
