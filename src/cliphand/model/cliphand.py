@@ -141,8 +141,8 @@ def root_translation(camera: torch.Tensor, K: torch.Tensor, image_size: int) -> 
 
 
 def build_backbone(config: ModelConfig, pretrained: bool = True) -> nn.Module:
-    """The config's backbone. pretrained=False leaves the hand_landmark backbone random (its
-    pretrained weights need MediaPipe), for weights that a checkpoint brings anyway."""
+    """The config's backbone. pretrained=False skips reading EfficientNet-Lite0's or the landmark
+    CNN's pretrained weights (the latter need MediaPipe), for weights a checkpoint brings anyway."""
     dims = config.backbone_dims or (64, 128, 320, 512)
     if config.backbone.startswith("pat_"):
         return build_pat(config.backbone, config.backbone_weights)
@@ -152,7 +152,7 @@ def build_backbone(config: ModelConfig, pretrained: bool = True) -> nn.Module:
         return HandLandmarkBackbone(pretrained, dims)
     from cliphand.model.efficientnet import EfficientNetLite0Backbone
 
-    return EfficientNetLite0Backbone(dims=dims)
+    return EfficientNetLite0Backbone(pretrained, dims)
 
 
 def build_model(config: ModelConfig, hand: HandModel | None = None, pretrained: bool = True) -> CLIPHand:
