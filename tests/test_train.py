@@ -1,3 +1,4 @@
+import math
 import os
 import shutil
 import signal
@@ -78,6 +79,25 @@ def test_interrupted_and_resumed_equals_uninterrupted(config_file, data, tmp_pat
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def test_resume_with_more_steps_stretches_a_cosine_schedule(config_file, data, tmp_path):
+    """A cosine run of 4 steps, resumed with --max-steps 8, continues on the 8-step cosine (a warm
+    restart from 0.5x lr at step 5), not at lr 0; metrics.csv logs the lr each step used."""
+    cosine = tmp_path / "cosine.yaml"
+    raw = yaml.safe_load(Path(config_file).read_text())
+    raw["train"].update(lr_schedule="cosine", warmup_steps=1)
+    cosine.write_text(yaml.safe_dump(raw))
+    _run(cosine, data, tmp_path / "run", 4)
+    _run(cosine, data, tmp_path / "run", 8, resume=True)
+    lrs = [float(r.split(",")[2]) for r in _rows(tmp_path / "run" / "metrics.csv")]
+
+    def cosine_lr(step: int, total: int) -> float:
+        return TRAIN["lr"] * 0.5 * (1 + math.cos(math.pi * step / total))
+
+    assert len(lrs) == 8 and lrs[0] == pytest.approx(TRAIN["lr"])
+    assert lrs[3] == pytest.approx(cosine_lr(3, 4))  # the last step of the first run
+    assert lrs[4] == pytest.approx(cosine_lr(4, 8)) and lrs[7] == pytest.approx(cosine_lr(7, 8))
 
 
 def test_run_killed_mid_epoch_resumes_from_its_last_checkpoint(config_file, data, tmp_path):

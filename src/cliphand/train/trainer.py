@@ -244,6 +244,11 @@ class Trainer:
             self.cm.load_state_dict(state["cm"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        # The stored lr belongs to the stored schedule; a longer --max-steps stretches it from here.
+        sched = self.scheduler
+        for group, base, factor in zip(self.optimizer.param_groups, sched.base_lrs, sched.lr_lambdas, strict=True):
+            group["lr"] = base * factor(sched.last_epoch)
+        sched._last_lr = [group["lr"] for group in self.optimizer.param_groups]
         self.step, self.best = state["step"], state["best"]
         if self.d.main:  # a process killed while saving leaves its temporary file; the checkpoint is intact
             for stale in self.out.glob("*.pt*.tmp"):
@@ -318,6 +323,7 @@ class Trainer:
             tick = time.perf_counter()
             for batch in _named_data_errors(loader):
                 self.skipped += batch.get("skipped", 0)
+                lr = self.scheduler.get_last_lr()[0]  # this step's; the step moves the scheduler on
                 try:
                     terms = self._train_step(batch)
                 except FloatingPointError as exc:
@@ -335,7 +341,7 @@ class Trainer:
                     row = {
                         "step": self.step,
                         "epoch": epoch,
-                        "lr": self.scheduler.get_last_lr()[0],
+                        "lr": lr,
                         "samples_per_s": rate,
                     }
                     row.update({k: float(terms[k]) for k in LOSS_KEYS})
