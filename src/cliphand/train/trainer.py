@@ -195,9 +195,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self._param_groups(), lr=s.lr, weight_decay=s.weight_decay)
         norms = [m for m in pretrained_backbone(self.model).modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         self.frozen_norms = norms if s.backbone_bn == "frozen" else []
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lr_factor(s, self.steps_per_epoch, self.total_steps)
-        )
+        self.scheduler = self._scheduler()
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.d.device.type == "cuda")
         self.step, self.best = 0, math.inf
         self._resume_or_start()
@@ -206,6 +204,11 @@ class Trainer:
             self.ddp = nn.parallel.DistributedDataParallel(
                 self.step_module, device_ids=[self.d.local_rank] if self.d.device.type == "cuda" else None
             )
+
+    def _scheduler(self, step: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
+        """The lr schedule, positioned at `step` (its constructor takes one step from last_epoch)."""
+        factor = lr_factor(self.settings, self.steps_per_epoch, self.total_steps)
+        return torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor, last_epoch=step - 1)
 
     def _param_groups(self) -> list[dict[str, Any]]:
         """The ImageNet-pretrained backbone at lr x backbone_lr_scale (left out when 0), the rest at lr."""
@@ -243,12 +246,9 @@ class Trainer:
         if self.cm is not None and state.get("cm") is not None:
             self.cm.load_state_dict(state["cm"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        # The stored lr belongs to the stored schedule; a longer --max-steps stretches it from here.
-        sched = self.scheduler
-        for group, base, factor in zip(self.optimizer.param_groups, sched.base_lrs, sched.lr_lambdas, strict=True):
-            group["lr"] = base * factor(sched.last_epoch)
-        sched._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        # Rebuilt at the stored step, not loaded: the stored lr belongs to the stored schedule,
+        # and a longer --max-steps stretches it from here.
+        self.scheduler = self._scheduler(state["scheduler"]["last_epoch"])
         self.step, self.best = state["step"], state["best"]
         if self.d.main:  # a process killed while saving leaves its temporary file; the checkpoint is intact
             for stale in self.out.glob("*.pt*.tmp"):
