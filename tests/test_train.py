@@ -100,6 +100,22 @@ def test_resume_with_more_steps_stretches_a_cosine_schedule(config_file, data, t
     assert lrs[4] == pytest.approx(cosine_lr(4, 8)) and lrs[7] == pytest.approx(cosine_lr(7, 8))
 
 
+def test_resume_keeps_the_backbone_groups_lower_lr(data, tmp_path):
+    """mobile with backbone_lr_scale 0.1 has two param groups; a resumed run puts both where the
+    (stretched) cosine has them, the pretrained backbone's at 0.1x the rest's."""
+    config = tmp_path / "mobile.yaml"
+    train = TRAIN | {"lr_schedule": "cosine", "warmup_steps": 0, "backbone_lr_scale": 0.1}
+    config.write_text(yaml.safe_dump({"base": "mobile", "image_size": 64, "train": train}))
+    train_runs(load_config(config), data, tmp_path / "run", max_steps=2)
+    options = trainer_module.RunOptions(load_config(config), data, tmp_path / "run", max_steps=8, resume=True)
+    resumed = trainer_module.Trainer(options)
+    resumed.setup()
+    lrs = [group["lr"] for group in resumed.optimizer.param_groups]
+    expected = TRAIN["lr"] * 0.5 * (1 + math.cos(math.pi * 2 / 8))
+    assert lrs == pytest.approx([expected, 0.1 * expected])
+    assert resumed.scheduler.get_last_lr() == pytest.approx(lrs) and resumed.step == 2
+
+
 def test_run_killed_mid_epoch_resumes_from_its_last_checkpoint(config_file, data, tmp_path):
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "cliphand", "train", "--config", str(config_file), "--data", str(data),
