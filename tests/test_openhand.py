@@ -1,5 +1,8 @@
+import importlib.util
 import math
 from collections import Counter
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,6 +10,8 @@ import torch
 
 from cliphand.hand import HandModelError, load_hand_model
 from cliphand.hand.gestures import GESTURES, gesture_pose
+from cliphand.hand.model import HandModel
+from cliphand.hand.openhand import openhand_data
 from cliphand.hand.pose import angles_to_axis_angle, axis_angle_to_angles, joint_limits_deg
 from cliphand.hand.skeleton import freihand_index, rot_joint_index
 
@@ -177,3 +182,44 @@ def test_left_hand_frames_mirror_the_right_hand(hand):
         _, right_joints = hand(gesture_pose(hand, gesture)[None])
         _, left_joints = left(gesture_pose(left, gesture)[None])
         torch.testing.assert_close(left_joints, right_joints * torch.from_numpy(mirror), atol=1e-5, rtol=0)
+
+
+def _build_tool():
+    path = Path(__file__).parents[1] / "tools" / "build_openhand.py"
+    spec = importlib.util.spec_from_file_location("build_openhand", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_output_joints_follow_manos_convention(hand):
+    """The output joints take the palm layout of MANO's mean hand (after the best similarity) and
+    its bone lengths, along openhand's own bone lines; the rotation centres stay the rig's."""
+    mano = _build_tool().MANO_MEAN_REST_JOINTS  # MANO order, like the first 16 rest joints
+    out, centres = hand.rest_joints()[:16].numpy(), hand.rest_joints(kinematic=True)[:16].numpy()
+    palm = [0, 1, 4, 7, 10, 13]
+    a, b = mano[palm] - mano[palm].mean(0), out[palm] - out[palm].mean(0)
+    u, s, vt = np.linalg.svd(b.T @ a)
+    scale = s.sum() / (a**2).sum()
+    assert np.linalg.det(u @ vt) > 0
+    assert np.abs(scale * a @ (u @ vt).T - b).max() < 3e-4  # MANO's palm, to 0.3 mm
+    for base in palm[1:]:
+        for k in (1, 2):
+            line = centres[base + k] - centres[base + k - 1]
+            length = (out[base + k] - out[base + k - 1]) @ line / np.linalg.norm(line)  # along the bone
+            assert length == pytest.approx(scale * np.linalg.norm(mano[base + k] - mano[base + k - 1]), abs=3e-4)
+            off_line = np.linalg.norm(np.cross(out[base + k] - centres[base + k - 1], line)) / np.linalg.norm(line)
+            assert off_line < 3e-4  # on the rig's bone line
+    assert np.linalg.norm(out[0] - centres[0]) > 0.005  # the wrist is where MANO puts it, not the rig
+
+
+def test_the_output_joints_do_not_move_the_mesh(hand):
+    """Only where the joints are read changes: the mesh bends at the rotation centres as before."""
+    data = openhand_data()
+    rig_data = replace(data, joint_regressor=data.kinematic_regressor, kinematic_regressor=None)
+    rig = HandModel(rig_data, clamp_to_limits=True)
+    pose = torch.randn(3, 48, generator=torch.Generator().manual_seed(0)) * 0.4
+    (verts, joints), (rig_verts, rig_joints) = hand(pose), rig(pose)
+    torch.testing.assert_close(verts, rig_verts)
+    gap = (joints - rig_joints).norm(dim=-1)
+    assert 0.002 < float(gap.mean()) < 0.008 and float(gap[:, [4, 8, 12, 16, 20]].max()) == 0.0  # tips are vertices

