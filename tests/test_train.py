@@ -484,7 +484,8 @@ def test_init_takes_the_hand_models_templates_not_the_files(data, mobile_run, tm
 
 def test_labels_from_another_joint_definition_are_refused(data, tmp_path, capsys):
     """A synthetic set whose labels are openhand's rig joints (what cliphand < 0.8.0 wrote) is
-    refused in one line before training, not learnt from."""
+    refused in one line before training, not learnt from; `data check` names the problem; the
+    set as written passes both."""
     old = tmp_path / "old_set"
     shutil.copytree(data, old)
     hand = load_hand_model("openhand")
@@ -496,3 +497,7 @@ def test_labels_from_another_joint_definition_are_refused(data, tmp_path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "joint labels are" in err[0] and "render it again" in err[0], err
     assert not (tmp_path / "run" / "last.pt").exists()
+    assert main(["data", "check", "--root", str(old), "--json"]) == 1
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    assert len(problems) == 1 and "training: its joint labels are" in problems[0], problems
+    assert main(["data", "check", "--root", str(data), "--json"]) == 0

@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from cliphand.data.dataset import DataError, Record, read_image, read_mask
 from cliphand.data.geometry import project
+from cliphand.hand.model import HandModel
+from cliphand.hand.skeleton import to_freihand_order
 
 
 def check_dataset(name: str, root: str | Path, decode: int | None = 200, progress: bool = True) -> dict[str, Any]:
@@ -48,6 +51,7 @@ def check_dataset(name: str, root: str | Path, decode: int | None = 200, progres
         report["problems"] += _decode(records, decode, progress, f"{name} {split}")
         errors += _reprojection(name, root, split)
         report["problems"] += _outside(records)
+        report["problems"] += _joint_definition(records, split)
     if not report["splits"] and not report["problems"]:
         report["problems"].append(f"no {name} split found in {root}")
     if errors:
@@ -58,6 +62,40 @@ def check_dataset(name: str, root: str | Path, decode: int | None = 200, progres
     else:
         report["reprojection_error_px"] = None  # the dataset has no separate 2D annotations
     return report
+
+
+MAX_JOINT_LABEL_GAP = 1e-3  # metres; JSON rounding leaves ~1e-6
+
+
+def joint_label_gap(records: list[Record], hand: HandModel, samples: int = 32) -> float | None:
+    """Mean distance (m) between the joint labels of up to `samples` records that carry `hand`'s
+    mesh and the joints `hand` reads from those meshes; None when no record carries its mesh.
+    Labels from another joint definition (a synthetic set of cliphand < 0.8.0 holds openhand's
+    rig joints, 3-10 mm from its joints today) would teach the network that definition."""
+    chosen = [r for r in records[:: max(1, len(records) // samples)] if r.vertices is not None]
+    chosen = [r for r in chosen if r.vertices.shape == (hand.num_vertices, 3)][:samples]
+    if not chosen:
+        return None
+    vertices = torch.as_tensor(np.stack([r.vertices for r in chosen]), dtype=torch.float32)
+    rotation_joints = torch.einsum("jn,bnc->bjc", hand.joint_regressor, vertices)
+    joints = to_freihand_order(rotation_joints, vertices[:, hand.tip_vertex_ids]).numpy()
+    return float(np.linalg.norm(joints - np.stack([r.joints_3d for r in chosen]), axis=-1).mean())
+
+
+def joint_gap_message(gap: float, hand_name: str) -> str:
+    return (
+        f"its joint labels are {gap * 1000:.1f} mm from the joints {hand_name} reads from the same meshes "
+        "(another joint definition, e.g. a synthetic set made before cliphand 0.8.0): render it again"
+    )
+
+
+def _joint_definition(records: list[Record], split: str) -> list[str]:
+    """openhand's meshes (the only hand model that needs no file) with labels it does not make."""
+    from cliphand.hand import load_hand_model
+
+    hand = load_hand_model("openhand")
+    gap = joint_label_gap(records, hand)
+    return [f"{split}: {joint_gap_message(gap, hand.name)}"] if gap is not None and gap > MAX_JOINT_LABEL_GAP else []
 
 
 def _missing_files(records: list[Record]) -> list[str]:

@@ -27,11 +27,10 @@ from torch import nn
 from tqdm import tqdm
 
 from cliphand.data import AugmentConfig, HandDataset, collate_samples, dataset_records
-from cliphand.data.dataset import DataError, Record
+from cliphand.data.check import MAX_JOINT_LABEL_GAP, joint_gap_message, joint_label_gap
+from cliphand.data.dataset import DataError
 from cliphand.eval.protocols import evaluate_freihand
 from cliphand.fileio import write_text
-from cliphand.hand.model import HandModel
-from cliphand.hand.skeleton import to_freihand_order
 from cliphand.model import ModelConfig, build_model
 from cliphand.model.checkpoint import hand_identity, load_weights
 from cliphand.model.cliphand import CLIPHand, load_config_hand
@@ -161,26 +160,6 @@ def build_cm(config: ModelConfig, feature_dim: int) -> nn.Module | None:
 HAND_DERIVED_BUFFERS = ("mean_joints", "mean_coarse", "pj.templates", "pj.palm")
 
 
-def check_joint_definition(records: list[Record], hand: HandModel, data: Path, samples: int = 32) -> None:
-    """Refuse labels that another joint definition made (a synthetic set of cliphand < 0.8.0
-    holds openhand's rig joints, 3-10 mm from its joints today): the network would learn that one.
-    Compares the labels of up to `samples` records that carry this hand model's mesh with the
-    joints the hand model reads from that mesh."""
-    chosen = [r for r in records[:: max(1, len(records) // samples)] if r.vertices is not None]
-    chosen = [r for r in chosen if r.vertices.shape == (hand.num_vertices, 3)][:samples]
-    if not chosen:
-        return
-    vertices = torch.as_tensor(np.stack([r.vertices for r in chosen]), dtype=torch.float32)
-    rotation_joints = torch.einsum("jn,bnc->bjc", hand.joint_regressor, vertices)
-    joints = to_freihand_order(rotation_joints, vertices[:, hand.tip_vertex_ids]).numpy()
-    gap = float(np.linalg.norm(joints - np.stack([r.joints_3d for r in chosen]), axis=-1).mean())
-    if gap > 1e-3:
-        raise TrainingError(
-            f"{data}: its joint labels are {gap * 1000:.1f} mm from the joints {hand.name} reads from the same "
-            "meshes (another joint definition, e.g. a synthetic set made before cliphand 0.8.0): render it again"
-        )
-
-
 class Trainer:
     def __init__(self, options: RunOptions) -> None:
         self.o = options
@@ -210,7 +189,9 @@ class Trainer:
         epochs = o.epochs or s.epochs
         self.total_steps = o.max_steps or epochs * self.steps_per_epoch
         self.hand = load_config_hand(cfg)
-        check_joint_definition(records, self.hand, o.data)
+        gap = joint_label_gap(records, self.hand)
+        if gap is not None and gap > MAX_JOINT_LABEL_GAP:
+            raise TrainingError(f"{o.data}: {joint_gap_message(gap, self.hand.name)}")
         # channels_last: oneDNN's convolutions run faster on NHWC, and PAT's channel groups
         # become views instead of copies (bench/train_speed.py).
         self.model = build_model(cfg, self.hand).to(self.d.device, memory_format=torch.channels_last)
