@@ -41,7 +41,8 @@ def test_pj_pulls_a_noisy_template_toward_it_in_any_frame(templates):
     switched on) moves it toward that template's pose and keeps the frame: the result is still
     in the input's rotation, scale and position. At this noise (~10 mm per joint) the frame,
     fitted first on the noisy palm, may land on a neighbour (stop and stop_inverted are 12 mm
-    apart), so one gesture of the 19 may be missed; the others must be found and pulled."""
+    apart: with these draws it does for stop), so stop may be missed; the others must be found
+    and pulled."""
     pj = PJ(templates)
     with torch.no_grad():
         pj.pull.fill_(0.8)
@@ -70,7 +71,7 @@ def test_pj_pulls_a_noisy_template_toward_it_in_any_frame(templates):
             if slack == 0.0:
                 noisy_angle, noisy_error = angle, error
         assert angle < noisy_angle + 1.0 and error < noisy_error + 0.01, (name, angle, noisy_angle, error, noisy_error)
-    assert len(missed) <= 1, missed
+    assert missed in ([], ["stop"]), missed
 
 
 def test_pj_is_equivariant_to_the_camera_frame(templates):

@@ -18,7 +18,7 @@ from cliphand.eval.protocols import evaluate_freihand
 from cliphand.hand import load_hand_model
 from cliphand.hand.gestures import gesture_templates
 from cliphand.infer import HandPoseEstimator
-from cliphand.model.checkpoint import CheckpointError, load_checkpoint
+from cliphand.model.checkpoint import CheckpointError, load_checkpoint, load_model_from_checkpoint
 from cliphand.synth.generator import Generator, heldout_config
 from cliphand.train.checkpoint import save_checkpoint
 
@@ -127,3 +127,23 @@ def test_model_card_real_photo_figures_are_what_the_benchmark_prints(tmp_path):
     assert measured["mean_2d_px_vs_mediapipe"] == pytest.approx(figures["real_2d_px_vs_mediapipe"], abs=0.05)
     jittered = figures["real_jittered_crop_pa_mpjpe_vs_mediapipe_mm"]
     assert measured["jittered_crop_pa_mpjpe_vs_mediapipe_mm"] == pytest.approx(jittered, abs=0.05)
+
+
+def test_a_checkpoint_from_before_manos_joint_convention_keeps_the_rigs_joints(tmp_path, recwarn):
+    """The shipped model reads its mesh's joints in MANO's convention; the same weights written by
+    cliphand 0.7 (openhand's joints were then its rig's) load with the rig's joint regressor and a
+    warning, so their mesh and skeleton stay on one wrist."""
+    hand = load_hand_model("openhand")
+    shipped = load_model_from_checkpoint(cliphand.default_checkpoint())
+    assert not recwarn.list
+    torch.testing.assert_close(shipped.joint_regressor, hand.joint_regressor)
+    state = torch.load(cliphand.default_checkpoint(), map_location="cpu", weights_only=False)
+    state["code_version"] = "0.7.0"
+    torch.save(state, tmp_path / "old.pt")
+    with pytest.warns(UserWarning, match="rig's"):
+        old = load_model_from_checkpoint(tmp_path / "old.pt")
+    torch.testing.assert_close(old.joint_regressor, hand.kinematic_regressor)
+    with torch.no_grad():
+        out = old(torch.rand(1, 3, 128, 128))
+    wrist = torch.einsum("n,bnd->bd", hand.kinematic_regressor[0], out["vertices"])
+    assert float(wrist.norm()) < 1e-5  # the mesh is centred on the rig's wrist, where the joints start

@@ -467,7 +467,9 @@ def test_init_takes_the_hand_models_templates_not_the_files(data, mobile_run, tm
     """--init from a checkpoint trained under another joint convention (its mean hand and PJ's
     templates shifted here by 5 mm) starts from today's hand model's, and the file's weights."""
     state = load_checkpoint(mobile_run)
-    for name in trainer_module.HAND_DERIVED_BUFFERS:
+    derived = ("mean_joints", "mean_coarse", "pj.templates", "pj.palm")
+    assert set(trainer_module.HAND_DERIVED_BUFFERS) == set(derived)
+    for name in derived:
         state["model"][name] = state["model"][name] + 0.005
     state["model"]["camera_head.weight"] = state["model"]["camera_head.weight"] + 1.0  # a learned weight: kept
     torch.save(state, tmp_path / "old_convention.pt")
@@ -477,7 +479,7 @@ def test_init_takes_the_hand_models_templates_not_the_files(data, mobile_run, tm
                init=tmp_path / "old_convention.pt")  # fmt: skip
     started = load_checkpoint(tmp_path / "run" / "last.pt")["model"]
     fresh = trainer_module.build_model(load_config(config), pretrained=False).state_dict()
-    for name in trainer_module.HAND_DERIVED_BUFFERS:
+    for name in derived:
         torch.testing.assert_close(started[name], fresh[name])
     torch.testing.assert_close(started["camera_head.weight"], state["model"]["camera_head.weight"])
 

@@ -48,8 +48,6 @@ SHAPE_NAMES = (
     "ring_length",
     "pinky_length",
 )
-# Relative change per unit of each shape parameter, roughly one standard deviation of adult
-# hands (hand length and breadth vary by ~5-6 % around their mean).
 # The 16 rest joints of MANO's mean right hand (J_regressor @ v_template, MANO order: wrist,
 # index, middle, pinky, ring, thumb; metres, MANO's frame), as published in many MANO tools.
 MANO_MEAN_REST_JOINTS = np.array([
@@ -63,6 +61,8 @@ MANO_MEAN_REST_JOINTS = np.array([
     [0.05194698, -0.00824762, 0.05569870], [0.02972924, -0.01368059, 0.07022282],
 ])  # fmt: skip
 PALM_JOINTS = (0, 1, 4, 7, 10, 13)  # wrist and each finger's base: rigid in both hands
+# Relative change per unit of each shape parameter, roughly one standard deviation of adult
+# hands (hand length and breadth vary by ~5-6 % around their mean).
 WEIGHT_SMOOTHING = 20  # averaging steps over the mesh graph
 THUMB_LIFT_DEG = 20.0  # thumb elevation out of the palm plane in the flat rest pose
 SIZE_STEP, PROPORTION_STEP, THICKNESS_STEP, FINGER_STEP = 0.06, 0.05, 0.08, 0.05
@@ -244,7 +244,9 @@ def output_joint_regressor(vertices: np.ndarray, kinematic_regressor: np.ndarray
 def redo_output_joints(path: Path) -> None:
     """Rewrite only the output-joint regressor of an existing asset (no anny needed)."""
     arrays = dict(np.load(path))
-    vertices, kinematic = arrays["v_template"].astype(np.float64), arrays["kinematic_regressor"].astype(np.float64)
+    vertices = arrays["v_template"].astype(np.float64)
+    kinematic = arrays.get("kinematic_regressor", arrays["joint_regressor"]).astype(np.float64)  # < 0.8.0: one
+    arrays["kinematic_regressor"] = kinematic.astype(np.float32)
     arrays["joint_regressor"] = output_joint_regressor(vertices, kinematic).astype(np.float32)
     np.savez_compressed(path, **arrays)
     moved = np.linalg.norm((arrays["joint_regressor"] - kinematic) @ vertices, axis=1) * 1000

@@ -73,12 +73,13 @@ def joint_label_gap(records: list[Record], hand: HandModel, samples: int = 32) -
     Labels from another joint definition (a synthetic set of cliphand < 0.8.0 holds openhand's
     rig joints, 3-10 mm from its joints today) would teach the network that definition."""
     chosen = [r for r in records[:: max(1, len(records) // samples)] if r.vertices is not None]
-    chosen = [r for r in chosen if r.vertices.shape == (hand.num_vertices, 3)][:samples]
+    chosen = [r for r in chosen if r.vertices.shape == (hand.num_vertices, 3)]
+    chosen = [r for r in chosen if np.isfinite(r.vertices).all() and np.isfinite(r.joints_3d).all()][:samples]
     if not chosen:
         return None
     vertices = torch.as_tensor(np.stack([r.vertices for r in chosen]), dtype=torch.float32)
-    rotation_joints = torch.einsum("jn,bnc->bjc", hand.joint_regressor, vertices)
-    joints = to_freihand_order(rotation_joints, vertices[:, hand.tip_vertex_ids]).numpy()
+    regressed = torch.einsum("jn,bnc->bjc", hand.joint_regressor, vertices)  # (B, 16, 3) output joints
+    joints = to_freihand_order(regressed, vertices[:, hand.tip_vertex_ids]).numpy()
     return float(np.linalg.norm(joints - np.stack([r.joints_3d for r in chosen]), axis=-1).mean())
 
 

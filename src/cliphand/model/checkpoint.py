@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,23 @@ def model_from_state(state: dict[str, Any], source: str | Path) -> CLIPHand:
         )
     model = build_model(config, hand, pretrained=False)  # the checkpoint brings every weight
     load_weights(model, state["model"], source)
+    if trained_on_rig_joints(state):
+        # Its mesh and joints were learnt around the rig's joints: read the mesh's joints the same way.
+        model.joint_regressor.copy_(hand.kinematic_regressor)
+        warnings.warn(
+            f"{source} was trained by cliphand {state['code_version']}, whose openhand joints were the rig's, "
+            "not MANO's convention (0.8.0): it predicts the rig's joints",
+            stacklevel=2,
+        )
     # channels_last: oneDNN's convolutions are faster on NHWC (v8, batch 1 on 2 cores: 54 -> 40 ms)
     return model.to(memory_format=torch.channels_last).eval()
+
+
+def trained_on_rig_joints(state: dict[str, Any]) -> bool:
+    """An openhand checkpoint from before 0.8.0, when openhand's output joints were its rig's."""
+    version = str(state.get("code_version", "0"))
+    numbers = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
+    return state["hand_model"].get("name") == "openhand" and numbers < (0, 8)
 
 
 def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], source: str | Path) -> None:
