@@ -83,9 +83,10 @@ def model_from_state(state: dict[str, Any], source: str | Path) -> CLIPHand:
 
 def trained_on_rig_joints(state: dict[str, Any]) -> bool:
     """An openhand checkpoint from before 0.8.0, when openhand's output joints were its rig's."""
-    version = str(state.get("code_version", "0"))
-    numbers = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
-    return state["hand_model"].get("name") == "openhand" and numbers < (0, 8)
+    version = state.get("code_version")  # every saved checkpoint has it; a state built in memory is today's
+    if version is None or state["hand_model"].get("name") != "openhand":
+        return False
+    return tuple(int(part) for part in str(version).split(".")[:2] if part.isdigit()) < (0, 8)
 
 
 def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], source: str | Path) -> None:
