@@ -24,11 +24,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from cliphand.eval.protocols import evaluate_freihand
 from cliphand.hand import load_hand_model
 from cliphand.hand.gestures import gesture_pose
-from cliphand.hand.skeleton import to_freihand_order
 from cliphand.infer import HandPoseEstimator
 from cliphand.synth.generator import Generator, heldout_config
 
@@ -47,9 +47,9 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, help="write a figure of both joint definitions here")
     args = parser.parse_args()
     hand = load_hand_model("openhand")
-    mano = _mano_mean_rest_joints()
+    mano_on_palm = _build_tool().mano_on_palm
     output, centres = hand.rest_joints()[:16].numpy(), hand.rest_joints(kinematic=True)[:16].numpy()
-    mapped = _similarity(mano[PALM], output[PALM])(mano)
+    mapped = mano_on_palm(output)
 
     mediapipe = None
     if PHOTOS.exists():
@@ -65,7 +65,7 @@ def main() -> None:
                 line += f"{np.median(ratio) * np.linalg.norm(output[4] - output[0]) * 1000:11.1f}"
             print(line)
     print(f"\n{'palm joint (mm from MANO)':26}{'rig':>8}{'output':>8}")
-    rig_palm = _similarity(mano[PALM], centres[PALM])(mano)
+    rig_palm = mano_on_palm(centres)
     for name, j in zip(PALM_NAMES, PALM, strict=True):
         print(f"{name:26}{np.linalg.norm(rig_palm[j] - centres[j]) * 1000:8.1f}"
               f"{np.linalg.norm(mapped[j] - output[j]) * 1000:8.1f}")  # fmt: skip
@@ -78,7 +78,7 @@ def main() -> None:
     samples = [generator.sample(i) for i in range(args.images)]
     vertices = np.stack([s.vertices for s in samples])
     labels = np.stack([s.joints_3d for s in samples])  # the output joints
-    rig = _joints(hand.kinematic_regressor.numpy(), vertices, hand.tip_vertex_ids.numpy())
+    rig = hand.joints_from_vertices(torch.as_tensor(vertices, dtype=torch.float32), kinematic=True).numpy()
     print(f"\non {args.images} held-out synthetic hands (PA-MPJPE, mm)")
     print(f"{'output joints vs rotation centres':44}{_pa(labels, rig):8.2f}")
     for path in args.checkpoint:
@@ -95,14 +95,13 @@ def plot(hand, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import torch
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 5.5))
     views = [(torch.zeros(1, 48), 0, 1, "rest, front"), (torch.zeros(1, 48), 2, 1, "rest, side (palm to the right)"),
              (gesture_pose(hand, "fist")[None], 0, 1, "fist, front")]  # fmt: skip
     for ax, (pose, a, b, title) in zip(axes, views, strict=True):
         vertices, joints = hand(pose)
-        rig = _joints(hand.kinematic_regressor.numpy(), vertices.numpy(), hand.tip_vertex_ids.numpy())[0]
+        rig = hand.joints_from_vertices(vertices, kinematic=True)[0].numpy()
         vertices, joints = vertices[0].numpy() * 1000, joints[0].numpy() * 1000
         ax.scatter(vertices[:, a], vertices[:, b], s=1, c="0.82")
         ax.scatter(rig[:, a] * 1000, rig[:, b] * 1000, s=22, c="tab:red", label="rotation centres (the rig's joints)")
@@ -117,31 +116,15 @@ def plot(hand, path: Path) -> None:
     fig.savefig(path, dpi=80)
 
 
-def _mano_mean_rest_joints() -> np.ndarray:
+def _build_tool():
     spec = importlib.util.spec_from_file_location("build_openhand", ROOT / "tools" / "build_openhand.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.MANO_MEAN_REST_JOINTS
-
-
-def _similarity(source: np.ndarray, target: np.ndarray):
-    """The best rotation, scale and shift taking source (K, 3) onto target (K, 3), as a function."""
-    a, b = source - source.mean(0), target - target.mean(0)
-    u, s, vt = np.linalg.svd(b.T @ a)
-    flip = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
-    rotation, scale = u @ flip @ vt, (s * np.diag(flip)).sum() / (a**2).sum()
-    return lambda x: scale * (x - source.mean(0)) @ rotation.T + target.mean(0)
+    return module
 
 
 def _length(joints: np.ndarray, a: int, b: int) -> np.ndarray:
     return np.linalg.norm(joints[:, a] - joints[:, b], axis=-1)
-
-
-def _joints(regressor: np.ndarray, vertices: np.ndarray, tips: np.ndarray) -> np.ndarray:
-    import torch
-
-    rot = torch.as_tensor(np.einsum("jn,bnc->bjc", regressor, vertices))
-    return to_freihand_order(rot, torch.as_tensor(vertices[:, tips])).numpy()
 
 
 def _pa(labels: np.ndarray, joints: np.ndarray) -> float:

@@ -15,7 +15,6 @@ import yaml
 
 from cliphand.cli import main
 from cliphand.hand import load_hand_model
-from cliphand.hand.skeleton import to_freihand_order
 from cliphand.model import load_config
 from cliphand.model.checkpoint import load_model_from_checkpoint
 from cliphand.model.mted import resize_positions, widen_feed_forward
@@ -492,7 +491,7 @@ def test_labels_from_another_joint_definition_are_refused(data, tmp_path, capsys
     shutil.copytree(data, old)
     hand = load_hand_model("openhand")
     verts = torch.tensor(json.loads((old / "training_verts.json").read_text()), dtype=torch.float32)
-    rig = to_freihand_order(torch.einsum("jn,bnc->bjc", hand.kinematic_regressor, verts), verts[:, hand.tip_vertex_ids])
+    rig = hand.joints_from_vertices(verts, kinematic=True)
     (old / "training_xyz.json").write_text(json.dumps(rig.tolist()))
     assert main(["train", "--config", "mobile", "--data", str(old), "--out", str(tmp_path / "run"),
                  "--max-steps", "1"]) == 2  # fmt: skip

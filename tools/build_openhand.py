@@ -215,15 +215,20 @@ def shape_blend_shapes(vertices: np.ndarray, weights: np.ndarray, joints: np.nda
     return dirs
 
 
-def mano_convention_joints(rest: np.ndarray) -> np.ndarray:
-    """(16, 3) rotation centres -> (16, 3) joints in MANO's convention (module docstring)."""
-    mano = MANO_MEAN_REST_JOINTS
-    a, b = mano[list(PALM_JOINTS)], rest[list(PALM_JOINTS)]
+def mano_on_palm(joints: np.ndarray) -> np.ndarray:
+    """MANO's 16 mean rest joints moved by the similarity (proper rotation, scale, shift) that best
+    maps MANO's palm joints onto those of `joints` (16, 3), MANO order -> (16, 3)."""
+    a, b = MANO_MEAN_REST_JOINTS[list(PALM_JOINTS)], joints[list(PALM_JOINTS)]
     u, s, vt = np.linalg.svd((b - b.mean(0)).T @ (a - a.mean(0)))
     flip = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
     rotation = u @ flip @ vt
     scale = (s * np.diag(flip)).sum() / ((a - a.mean(0)) ** 2).sum()
-    mapped = scale * (mano - a.mean(0)) @ rotation.T + b.mean(0)
+    return scale * (MANO_MEAN_REST_JOINTS - a.mean(0)) @ rotation.T + b.mean(0)
+
+
+def mano_convention_joints(rest: np.ndarray) -> np.ndarray:
+    """(16, 3) rotation centres -> (16, 3) joints in MANO's convention (module docstring)."""
+    mapped = mano_on_palm(rest)
     joints = rest.copy()
     for base in PALM_JOINTS:
         joints[base] = mapped[base]

@@ -13,7 +13,6 @@ from tqdm import tqdm
 from cliphand.data.dataset import DataError, Record, read_image, read_mask
 from cliphand.data.geometry import project
 from cliphand.hand.model import HandModel
-from cliphand.hand.skeleton import to_freihand_order
 
 
 def check_dataset(name: str, root: str | Path, decode: int | None = 200, progress: bool = True) -> dict[str, Any]:
@@ -78,8 +77,7 @@ def joint_label_gap(records: list[Record], hand: HandModel, samples: int = 32) -
     if not chosen:
         return None
     vertices = torch.as_tensor(np.stack([r.vertices for r in chosen]), dtype=torch.float32)
-    regressed = torch.einsum("jn,bnc->bjc", hand.joint_regressor, vertices)  # (B, 16, 3) output joints
-    joints = to_freihand_order(regressed, vertices[:, hand.tip_vertex_ids]).numpy()
+    joints = hand.joints_from_vertices(vertices).numpy()
     return float(np.linalg.norm(joints - np.stack([r.joints_3d for r in chosen]), axis=-1).mean())
 
 

@@ -196,10 +196,16 @@ class HandModel(nn.Module):
         verts = linear_blend_skinning(verts, self.weights, skinning)
         # FreiHAND's convention (official utils/model.py): joints are regressed from the posed
         # mesh, not taken from the kinematic chain (they differ by up to ~9 mm on MANO).
-        joints16 = torch.einsum("jn,bnc->bjc", self.joint_regressor, verts)
-        joints = to_freihand_order(joints16, verts[:, self.tip_vertex_ids])
+        joints = self.joints_from_vertices(verts)
         offset = trans[:, None, :]
         return verts + offset, joints + offset
+
+    def joints_from_vertices(self, vertices: torch.Tensor, kinematic: bool = False) -> torch.Tensor:
+        """(B, N, 3) posed mesh -> (B, 21, 3) joints in FreiHAND order: the output joints, or with
+        `kinematic` the rotation centres' regressor (openhand's rig joints) plus the same tips."""
+        regressor = self.kinematic_regressor if kinematic else self.joint_regressor
+        joints16 = torch.einsum("jn,bnc->bjc", regressor, vertices)
+        return to_freihand_order(joints16, vertices[:, self.tip_vertex_ids])
 
     def _check(self, name: str, value: torch.Tensor | None, batch: int, width: int) -> torch.Tensor:
         if value is None:
