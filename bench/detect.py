@@ -8,6 +8,9 @@ the camera within 60 degrees. Prints, in one run:
 - detection recall and precision at IoU 0.5 against the hands' landmark boxes, and handedness
   accuracy of the matched hands;
 - PA-MPJPE of the shipped model on hands cropped from the detector's box vs from the true box;
+- how many of the 200 real FreiHAND photos (hand crops, ../shared/real/freihand_eval200, when
+  present) hold a detected hand, and how many hands are found in 240 hand-free backgrounds,
+  with and without `zoom_out` (a border around an image in which nothing was found);
 - per-frame latency of MediaPipe Hands alone and of detector + crop + cliphand network, one
   hand per frame.
 Writes a contact sheet of ../shared/real/wild (when present) with every detected hand drawn,
@@ -36,7 +39,9 @@ from cliphand.infer.onnx import cached_onnx_export
 from cliphand.infer.tracking import box_iou
 from cliphand.synth.generator import Generator, SynthConfig
 
-WILD = Path(__file__).resolve().parents[1] / ".." / "shared" / "real" / "wild"
+REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "real"
+WILD = REAL / "wild"
+FREIHAND_PHOTOS = REAL / "freihand_eval200" / "evaluation" / "rgb"
 
 
 def make_scene(generator: Generator, rng: np.random.Generator, index: int) -> tuple[np.ndarray, list[dict]]:
@@ -89,6 +94,7 @@ def main() -> None:
     for view, spread in VIEWS.items():
         generator = Generator(hand, SynthConfig(occluder_prob=0.0, view_spread_deg=spread), seed=21)
         score_scenes(generator, np.random.default_rng(21), args.scenes, estimator, view)
+    zoom_out_counts()
     generator = Generator(hand, SynthConfig(occluder_prob=0.0), seed=21)
     one_hand = [make_scene(generator, np.random.default_rng(22), 1000 + i)[0] for i in range(20)]
     mediapipe = [timed(lambda f=f: detect_hands(f, max_hands=1)) for f in one_hand]
@@ -132,6 +138,20 @@ def score_scenes(generator: Generator, rng: np.random.Generator, scenes: int, es
     print(f"{view}: {scenes} synthetic scenes, {truth} hands 48-220 px tall, {found} detections")
     print(f"  recall@0.5 {recall:.3f}  precision@0.5 {precision:.3f}  handedness {correct_side / max(matched, 1):.3f}")
     print(f"  PA-MPJPE, crop from the detector's box {pa_det:.2f} mm, from the true box {pa_box:.2f} mm")
+
+
+def zoom_out_counts() -> None:
+    """Prints hands found with and without `zoom_out` on hand crops (recall) and hand-free images
+    (false hands)."""
+    rng = np.random.default_rng(5)
+    empty = [background_image(int(rng.choice([224, 640])), rng, kind)[0]
+             for kind in ("clutter", "photos", "fractal", "textures") for _ in range(60)]  # fmt: skip
+    false_hands = [sum(len(detect_hands(image, zoom_out=z)) for image in empty) for z in (False, True)]
+    print(f"{len(empty)} hand-free images: {false_hands[0]} hands found, {false_hands[1]} with zoom_out")
+    if FREIHAND_PHOTOS.is_dir():
+        photos = [load_image(path) for path in sorted(FREIHAND_PHOTOS.glob("*.jpg"))]
+        found = [sum(bool(detect_hands(image, zoom_out=z)) for image in photos) for z in (False, True)]
+        print(f"{len(photos)} FreiHAND photos (hand crops): a hand in {found[0]}, {found[1]} with zoom_out")
 
 
 def sheet(paths: list[Path], estimator: HandPoseEstimator, out: Path) -> None:

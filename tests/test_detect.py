@@ -150,3 +150,24 @@ def test_small_hands_in_large_photos_are_found_in_tiles_once(corner):
     small[y % 200 : y % 200 + 40, x % 290 : x % 290 + 30] = [255, 0, 0]
     found = detect_hands(small, detector=_RedSquareDetector())  # the whole image is searched, no tiles needed
     assert [h.bbox for h in found] == [(x % 290, y % 200, 30, 40)]
+
+
+class _SmallRedSquareDetector(_RedSquareDetector):
+    """Like a palm detector, misses a hand that fills much of the frame: finds a red square only
+    when its side is under a third of the image's longer side."""
+
+    def detect(self, image, max_hands=4):
+        hands = super().detect(image, max_hands)
+        return [h for h in hands if max(h.bbox[2:]) < max(image.shape[:2]) / 3]
+
+
+def test_a_hand_that_fills_the_frame_is_found_with_a_border_around_the_image():
+    from cliphand.detect import detect_hands
+
+    frame = np.zeros((200, 180, 3), np.uint8)
+    frame[60:160, 50:140] = [255, 0, 0]  # 90 x 100 px: more than a third of 200
+    hands = detect_hands(frame, detector=_SmallRedSquareDetector())
+    assert [h.bbox for h in hands] == [(50, 60, 90, 100)]  # in the frame's own pixels
+    assert hands[0].landmarks_2d.tolist() == [[50, 60]]
+    assert detect_hands(frame, detector=_SmallRedSquareDetector(), zoom_out=False) == []
+    assert detect_hands(np.zeros_like(frame), detector=_SmallRedSquareDetector()) == []

@@ -62,20 +62,33 @@ TILE_MIN_SIDE = 400
 """Images whose longer side reaches this are also searched in tiles (detect_hands)."""
 TILE_FRACTION = 0.6
 """Each of the four tiles spans this fraction of the image's width and height (they overlap)."""
+ZOOM_OUT_BORDERS = (0.5, 1.0, 0.25)
+"""Where nothing is found, the image is searched again inside a border of repeated edge pixels
+this many times its longer side wide, one border after another until a hand is found
+(detect_hands): MediaPipe's palm detector misses many hands that fill the frame."""
 
 
 def detect_hands(
-    image: np.ndarray, max_hands: int = 4, detector: HandDetector | None = None, tiles: bool = True
+    image: np.ndarray,
+    max_hands: int = 4,
+    detector: HandDetector | None = None,
+    tiles: bool = True,
+    zoom_out: bool = True,
 ) -> list[HandBox]:
     """Every hand in an (H, W, 3) uint8 RGB image, best first; [] when there is none.
 
-    With `tiles`, an image of TILE_MIN_SIDE px or more in which fewer than max_hands are found is
-    searched again in four overlapping corner tiles: MediaPipe's palm detector sees the whole
-    image at 192 px, where a hand a tenth of a large photo's height is a few pixels wide. A hand
-    found twice (mostly inside another box) is kept once, the whole image's box first.
+    With `zoom_out`, an image in which nothing is found is searched again with the hand made
+    smaller by a border (ZOOM_OUT_BORDERS): close-ups and hand crops, where one hand fills the
+    frame, are where MediaPipe's palm detector fails most. With `tiles`, an image of TILE_MIN_SIDE
+    px or more in which fewer than max_hands are found is searched again in four overlapping
+    corner tiles: the palm detector sees the whole image at 192 px, where a hand a tenth of a
+    large photo's height is a few pixels wide. A hand found twice (mostly inside another box) is
+    kept once, the whole image's box first.
     """
     detector = detector or default_detector()
     hands = detector.detect(image, max_hands)
+    if not hands and zoom_out:
+        hands = _search_zoomed_out(image, max_hands, detector)
     h, w = image.shape[:2]
     if not tiles or len(hands) >= max_hands or max(h, w) < TILE_MIN_SIDE:
         return hands
@@ -83,16 +96,28 @@ def detect_hands(
     for y0 in (0, h - th):
         for x0 in (0, w - tw):
             for hand in detector.detect(np.ascontiguousarray(image[y0 : y0 + th, x0 : x0 + tw]), max_hands):
-                x, y, bw, bh = hand.bbox
-                moved = replace(
-                    hand,
-                    bbox=(x + x0, y + y0, bw, bh),
-                    landmarks_2d=None if hand.landmarks_2d is None else hand.landmarks_2d + [x0, y0],
-                )
+                moved = _moved(hand, x0, y0)
                 if all(_overlap(moved.bbox, kept.bbox) < 0.5 for kept in hands):
                     hands.append(moved)
     hands.sort(key=lambda b: -b.score)
     return hands[:max_hands]
+
+
+def _search_zoomed_out(image: np.ndarray, max_hands: int, detector: HandDetector) -> list[HandBox]:
+    for fraction in ZOOM_OUT_BORDERS:
+        border = round(max(image.shape[:2]) * fraction)
+        framed = np.pad(image[..., :3], ((border, border), (border, border), (0, 0)), mode="edge")
+        hands = detector.detect(framed, max_hands)
+        if hands:
+            return [_moved(hand, -border, -border) for hand in hands]
+    return []
+
+
+def _moved(hand: HandBox, dx: float, dy: float) -> HandBox:
+    """The hand found in a shifted copy of the image, in the image's own pixels."""
+    x, y, w, h = hand.bbox
+    landmarks = None if hand.landmarks_2d is None else hand.landmarks_2d + [dx, dy]
+    return replace(hand, bbox=(x + dx, y + dy, w, h), landmarks_2d=landmarks)
 
 
 def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:

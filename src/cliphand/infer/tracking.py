@@ -97,7 +97,7 @@ class HandTracker:
 
         s = self.settings
         self.detector_runs += 1
-        detections = detect_hands(frame, s.max_hands, self.detector, tiles=False)  # per-frame cost stays flat
+        detections = detect_hands(frame, s.max_hands, self.detector, tiles=False, zoom_out=False)  # flat cost per frame
         unmatched = list(range(len(detections)))
         for track in self.tracks:
             best, best_iou = None, s.match_iou
