@@ -30,7 +30,7 @@ from PIL import Image
 from cliphand import default_checkpoint
 from cliphand.data.augment import background_image
 from cliphand.data.geometry import project
-from cliphand.detect import detect_hands
+from cliphand.detect import default_detector, detect_hands
 from cliphand.eval.protocols import evaluate_freihand
 from cliphand.hand import load_hand_model
 from cliphand.infer import HandPoseEstimator
@@ -97,7 +97,7 @@ def main() -> None:
     zoom_out_counts()
     generator = Generator(hand, SynthConfig(occluder_prob=0.0), seed=21)
     one_hand = [make_scene(generator, np.random.default_rng(22), 1000 + i)[0] for i in range(20)]
-    mediapipe = [timed(lambda f=f: detect_hands(f, max_hands=1)) for f in one_hand]
+    mediapipe = [timed(lambda f=f: default_detector().detect(f, 1)) for f in one_hand]  # one search, as MediaPipe runs
     onnx = HandPoseEstimator.from_checkpoint(
         cached_onnx_export(default_checkpoint()), backend="onnx"
     )  # as `serve` runs

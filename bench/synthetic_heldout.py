@@ -2,11 +2,13 @@
 
     python bench/synthetic_heldout.py [--checkpoint CKPT] [--images 200 32]
 
-Images come from seed 987 with the default generator settings (any view, forearms, clutter),
-which no release trains on. Prints, per count, PA-MPJPE, PA-MPVPE, F@5 and F@15 beside the best
-fixed template on the same images, and on the first count's images PA-MPJPE by the hand's size
-in the image (its joints' box over the image side: small hands are what whole FreiHAND photos
-hold, 0.31-0.43; `predict`'s detector crops hold about 0.59). The 32-image figure is the quality gate that
+Images come from seed 987 with pinned generator settings (`heldout_config`: any view, forearms,
+clutter; 0.3.0's pose mix, no held objects, distractor hands or skin folds, so figures stay
+comparable across releases), which no release trains on. Prints, per count, PA-MPJPE,
+PA-MPVPE, F@5 and F@15 beside the best fixed template on the same images, and on the first
+count's images PA-MPJPE by the hand's size in the image (its joints' box over the image side:
+small hands are what whole FreiHAND photos hold, 0.31-0.43; `predict`'s detector crops hold
+about 0.59). The 32-image figure is the quality gate that
 tests/test_pretrained.py recomputes against docs/model_card.md. Then metric placement on the
 first count's images: how far the predicted wrist lands from the true one in the camera frame
 (mm, and depth error as a fraction of the true distance) when `predict` is given the image's

@@ -252,20 +252,6 @@ def test_fractal_backgrounds_have_the_requested_spectrum():
     assert image.shape == (224, 224, 3) and image.dtype == np.uint8 and isinstance(word, str)
 
 
-def test_palms_are_volar_and_nails_sit_on_the_back_of_the_fingertips(hand):
-    from cliphand.render.raster import vertex_normals
-    from cliphand.synth.generator import _palm_and_nails
-
-    palm, nails = _palm_and_nails(hand)
-    verts, joints = (t[0].numpy() for t in hand(torch.zeros(1, 48), torch.zeros(1, hand.num_shape)))
-    volar = vertex_normals(verts.astype(np.float64), hand.faces.numpy()) @ hand.frames[0].numpy()[:, 2]
-    assert 0.2 < (palm > 0.5).mean() < 0.6 and (volar[palm > 0.5] > 0.3).all()
-    assert not (palm * nails).any()  # never both
-    near = np.linalg.norm(verts[nails > 0][:, None] - joints[[4, 8, 12, 16, 20]][None], axis=-1).argmin(1)
-    assert set(near.tolist()) == set(range(5))  # one nail per finger
-    assert (volar[nails > 0] < -0.3).all()
-
-
 def test_silhouettes_are_not_dark_rims(hand):
     """Wrapped diffuse and a fill light: vertices seen edge-on (the silhouette) are brighter,
     relative to those facing the camera, than under plain Lambert with a light from the camera,

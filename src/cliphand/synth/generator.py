@@ -28,6 +28,7 @@ from cliphand.hand.pose import angles_to_axis_angle
 from cliphand.hand.skeleton import matrix_to_axis_angle
 from cliphand.render.raster import Rendering, composite, merge_in_depth, render_mesh, vertex_normals
 from cliphand.synth.poses import natural_angles
+from cliphand.synth.skin import palm_and_nails, skin_folds
 from cliphand.synth.views import PhotoViews, random_rotation
 
 SKIN_TONES = SKIN_TONES_RGB / 255.0
@@ -69,7 +70,8 @@ class SynthConfig:
     defocus_prob: float = 0.2
     light_tint: float = 0.08  # light colour: per-channel gain on the hand of up to +-8%
     specular: tuple[float, float] = (0.0, 0.25)  # strength of skin's highlights (Blinn-Phong)
-    skin_texture: float = 0.12  # amplitude of fine albedo variation over the hand (creases, pores)
+    skin_texture: float = 0.12  # amplitude of fine albedo variation over the hand (pores, blotches)
+    skin_folds: float = 0.35  # how much darker the skin's creases and knuckle wrinkles get at most
     white_balance: float = 0.1  # camera white balance: per-channel gain on the frame of up to +-10%
     exposure: tuple[float, float] = (0.75, 1.25)  # overall gain
     tone: tuple[float, float] = (0.8, 1.25)  # gamma of the camera's tone curve
@@ -114,7 +116,8 @@ class Generator:
         side = 2 * self.config.size
         self.grain = np.random.default_rng([seed]).standard_normal((side, side, 3), dtype=np.float32)
         self.skin_field = fractal_noise(side, np.random.default_rng([seed, 2**32 - 1]), 1.0) - 0.5
-        self.palm, self.nails = _palm_and_nails(model)
+        self.palm, self.nails = palm_and_nails(model)
+        self.folds = skin_folds(model)
         self.primitives = _primitives()
 
     @cached_property
@@ -359,7 +362,7 @@ class Generator:
 
     def _skin(self, verts: np.ndarray, num_hand: int, rng: np.random.Generator) -> np.ndarray:
         """(N, 3) albedo: a skin tone with smooth low-frequency variation over the hand, lighter
-        palms (most visible on darker skin) and pinker, lighter nails."""
+        palms (most visible on darker skin), pinker, lighter nails and darker skin folds."""
         base = SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.92, 1.08)
         directions = rng.normal(size=(3, 3))
         variation = np.sin(verts @ directions.T * rng.uniform(30, 90) + rng.uniform(0, 6.3, 3)).sum(1)
@@ -369,6 +372,9 @@ class Generator:
         hand = albedo[:num_hand]
         hand += self.palm[:, None] * (palm_tone - hand)
         hand += self.nails[:, None] * (nail_tone - hand)
+        if self.config.skin_folds > 0:  # drawn only when on: with folds off, older images come back
+            depth = rng.uniform(0.3, 1.0) * self.config.skin_folds
+            hand *= 1 - depth * self.folds[:, None] * FOLD_TINT
         return albedo
 
     def _shade(self, verts: np.ndarray, faces: np.ndarray, albedo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -422,20 +428,6 @@ def _towards_camera(rng: np.random.Generator, spread: float) -> np.ndarray:
     """A unit vector from the scene towards the camera's side, up to `spread` radians off axis."""
     theta, phi = rng.uniform(0, 2 * math.pi), rng.uniform(0, spread)
     return np.array([math.sin(phi) * math.cos(theta), math.sin(phi) * math.sin(theta), -math.cos(phi)])
-
-
-def _palm_and_nails(model: HandModel) -> tuple[np.ndarray, np.ndarray]:
-    """(N,) weights in [0, 1] of the palm side (volar: hand-frame z, from the rest pose's
-    normals) and of the nails (the back of each fingertip's last 1.1 cm)."""
-    with torch.no_grad():
-        verts, joints = model(torch.zeros(1, 48), torch.zeros(1, model.num_shape))
-    verts, joints = verts[0].numpy().astype(np.float64), joints[0].numpy().astype(np.float64)
-    volar = vertex_normals(verts, model.faces.numpy()) @ model.frames[0].numpy()[:, 2]
-    palm = np.clip((volar - 0.1) / 0.5, 0, 1)
-    tips = joints[[4, 8, 12, 16, 20]]
-    near_tip = np.linalg.norm(verts[:, None] - tips[None], axis=-1).min(1) < 0.011
-    nails = np.where(near_tip, np.clip((-volar - 0.3) / 0.4, 0, 1), 0.0)
-    return palm, nails
 
 
 def _upsample(plane: np.ndarray, size: int) -> np.ndarray:
@@ -569,9 +561,19 @@ def _motion_blur(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (acc / length).astype(np.uint8)
 
 
+FOLD_TINT = np.array([0.8, 1.0, 1.0])
+"""A fold darkens green and blue more than red: creases look red-brown, not grey."""
+
+
 def heldout_config() -> SynthConfig:
     """The held-out benchmark images' settings (seed 987): cliphand 0.3.0's pose mix, before the
-    grasp synergy, so released figures stay comparable across generator changes."""
+    grasp synergy, and none of the later additions (held objects, distractor hands, skin folds),
+    so released figures stay comparable across generator changes."""
     return SynthConfig(
-        template_prob=0.5, interpolation_prob=0.25, natural_prob=0.0, distractor_prob=0.0, object_prob=0.0
+        template_prob=0.5,
+        interpolation_prob=0.25,
+        natural_prob=0.0,
+        distractor_prob=0.0,
+        object_prob=0.0,
+        skin_folds=0.0,
     )
