@@ -10,7 +10,8 @@ the camera within 60 degrees. Prints, in one run:
 - PA-MPJPE of the shipped model on hands cropped from the detector's box vs from the true box;
 - how many of the 200 real FreiHAND photos (hand crops, ../shared/real/freihand_eval200, when
   present) hold a detected hand, and how many hands are found in 240 hand-free backgrounds,
-  with and without `zoom_out` (a border around an image in which nothing was found);
+  with and without `zoom_out` (a border around an image in which nothing was found); how many
+  of those right hands the detector calls left (they come out mirrored);
 - per-frame latency of MediaPipe Hands alone and of detector + crop + cliphand network, one
   hand per frame.
 Writes a contact sheet of ../shared/real/wild (when present) with every detected hand drawn,
@@ -152,6 +153,9 @@ def zoom_out_counts() -> None:
         photos = [load_image(path) for path in sorted(FREIHAND_PHOTOS.glob("*.jpg"))]
         found = [sum(bool(detect_hands(image, zoom_out=z)) for image in photos) for z in (False, True)]
         print(f"{len(photos)} FreiHAND photos (hand crops): a hand in {found[0]}, {found[1]} with zoom_out")
+        best = [hands[0] for image in photos if (hands := detect_hands(image, max_hands=1))]
+        called_left = sum(hand.is_left for hand in best)  # every FreiHAND hand is a right hand
+        print(f"  of those {len(best)} right hands, {called_left} called left ({called_left / len(best):.1%})")
 
 
 def sheet(paths: list[Path], estimator: HandPoseEstimator, out: Path) -> None:

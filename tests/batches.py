@@ -55,7 +55,9 @@ def tiny_checkpoint(path, layer_scale: float | None = None):
 def two_hand_scene() -> tuple[np.ndarray, dict[str, tuple[int, int, int, int]]]:
     """A 480x320 frame with a right hand on the left and a mirrored (left) hand on the right,
     both rendered by the synthetic generator (palm to the camera, fingers up), and their boxes."""
-    config = SynthConfig(view_spread_deg=25, occluder_prob=0.0, backgrounds="colors", sleeve_prob=0.0, fill=(0.7, 0.8))
+    config = SynthConfig(
+        view_spread_deg=25, occluder_prob=0.0, backgrounds="colors", sleeve_prob=0.0, fill=(0.7, 0.8), skin_folds=0.0
+    )  # the scene of earlier releases, which MediaPipe finds whole
     generator = Generator(load_hand_model("openhand"), config, seed=3)
     frame = np.full((320, 480, 3), 235, np.uint8)
     boxes = {}

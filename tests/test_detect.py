@@ -65,6 +65,21 @@ def test_a_detected_left_hand_is_the_mirrored_right_hand(scene):
     np.testing.assert_allclose(left.joints_3d * [-1, 1, 1], mirrored.joints_3d, atol=1e-5)
 
 
+def test_left_and_right_override_the_detectors_handedness_for_images_and_videos(scene, tmp_path):
+    pytest.importorskip("mediapipe", reason="the detect extra is not installed")
+    frame, _ = scene
+    Image.fromarray(frame).save(tmp_path / "two.png")
+    clip = _moving_clip(scene, tmp_path / "two.mp4", frames=3)
+    for flag, side in (("--right", "right"), ("--left", "left")):
+        out = tmp_path / side
+        assert main(["predict", str(tmp_path / "two.png"), str(clip), "--out", str(out), flag]) == 0
+        hands = json.loads((out / "two.json").read_text())["hands"]
+        assert [h["handedness"] for h in hands] == [side, side]
+        for line in (out / "two.jsonl").read_text().splitlines():
+            assert [h["handedness"] for h in json.loads(line)["hands"]] == [side, side]
+    assert main(["predict", str(tmp_path / "two.png"), "--out", str(tmp_path / "x"), "--left", "--right"]) == 2
+
+
 def test_without_the_extra_the_message_names_it(monkeypatch, tmp_path, capsys):
     import builtins
 

@@ -366,6 +366,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from cliphand.infer.smoothing import OneEuroSettings
     from cliphand.infer.video import VIDEO_SUFFIXES, predict_video
 
+    is_left = True if args.left else False if args.right else None  # None: the detector says
     videos = [p for p in paths if p.suffix.lower() in VIDEO_SUFFIXES]
     images = [p for p in paths if p not in videos]
     errors = []
@@ -377,7 +378,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 video,
                 args.out,
                 bbox,
-                args.left,
+                is_left,
                 args.focal,
                 smoothing,
                 detect=not args.no_detect,
@@ -393,7 +394,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             images,
             args.out,
             bbox,
-            True if args.left else None,
+            is_left,
             args.focal,
             args.mesh_format,
             detect=not args.no_detect,
@@ -628,7 +629,9 @@ alone, so a preview shows exactly what a dataset of the same options holds.""",
     predict.add_argument("--checkpoint", type=Path, help="a .pt checkpoint or an .onnx (default: the shipped model)")
     predict.add_argument("--out", required=True, type=Path, help="output folder (not one of the inputs)")
     predict.add_argument("--bbox", help="hand box x,y,w,h in pixels (default: detect every hand)")
-    predict.add_argument("--left", action="store_true", help="the hand is a left hand (default: the detector says)")
+    side = predict.add_mutually_exclusive_group()
+    side.add_argument("--left", action="store_true", help="every hand is a left hand (default: the detector says)")
+    side.add_argument("--right", action="store_true", help="every hand is a right hand (default: the detector says)")
     predict.add_argument(
         "--max-hands", type=_number(int, 1, 16), default=4, help="at most this many detected hands per image"
     )

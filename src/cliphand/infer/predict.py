@@ -132,7 +132,10 @@ def predict_images(
             print(f"cliphand: error: {exc}", file=sys.stderr)
             continue
         if not preds:
-            print(f"cliphand: no hand found in {path}", file=sys.stderr)
+            print(
+                f"cliphand: no hand found in {path} (--bbox x,y,w,h gives one; --no-detect: a hand crop)",
+                file=sys.stderr,
+            )
         record = {"image": path.name, **image_record(image, preds, focal, K_given)}
         try:
             text = json.dumps(record, allow_nan=False)

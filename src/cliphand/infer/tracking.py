@@ -28,6 +28,7 @@ class TrackerSettings:
     min_confidence: float = 0.05  # heatmap confidence under which a track asks for the detector
     match_iou: float = 0.2  # a detection continues the track whose box overlaps it this much
     max_missed: int = 2  # detector runs a track may go unmatched before it ends
+    is_left: bool | None = None  # every hand is a left (True) or right (False) hand; None: the detector's vote
     smoothing: OneEuroSettings = field(default_factory=OneEuroSettings)
 
 
@@ -80,7 +81,11 @@ class HandTracker:
         if not live:
             return []
         predictions = self.estimator.predict_batch(
-            [frame] * len(live), [tr.bbox for tr in live], [tr.is_left for tr in live], self.focal, self.intrinsics
+            [frame] * len(live),
+            [tr.bbox for tr in live],
+            [tr.is_left if self.settings.is_left is None else self.settings.is_left for tr in live],
+            self.focal,
+            self.intrinsics,
         )
         hands = []
         for track, pred in zip(live, predictions, strict=True):

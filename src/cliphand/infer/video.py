@@ -26,7 +26,7 @@ def predict_video(
     path: Path,
     out: Path,
     bbox: Sequence[float] | None = None,
-    is_left: bool = False,
+    is_left: bool | None = None,
     focal: float | None = None,
     smoothing: OneEuroSettings | None = None,
     with_vertices: bool = False,
@@ -60,10 +60,12 @@ def predict_video(
     partial = video_out.with_name(video_out.stem + ".partial.mp4")  # renamed once complete
     if bbox is None and detect:
         settings = replace(tracker or TrackerSettings(), smoothing=smoothing)
+        if is_left is not None:  # one side for every hand, over the detector's vote
+            settings = replace(settings, is_left=is_left)
         hand_tracker = HandTracker(estimator, settings, focal=focal, intrinsics=intrinsics)
         step = hand_tracker.update
     else:
-        step = _fixed_box(estimator, bbox, is_left, focal, smoothing, intrinsics)
+        step = _fixed_box(estimator, bbox, bool(is_left), focal, smoothing, intrinsics)
     count, complete = 0, False
     # Frames stream through: memory stays flat however long the video is.
     writer = iio2.get_writer(partial, fps=fps, codec="libx264", macro_block_size=1)
