@@ -16,7 +16,9 @@ crops the hands its detector finds):
   right, up, down) or scaled by 0.94 and 1.06: one box is one draw, and a checkpoint's figure at
   the exact box moves by 0.3-0.6 mm under such a shift, so compare checkpoints on the average;
 - on whole photos, the error per finger after Procrustes, and PA-MPJPE on the odd-numbered half
-  alone (the training prior's angles are fitted to MediaPipe's hands on the even half).
+  alone (the training prior's angles are fitted to MediaPipe's hands on the even half);
+- on detector crops, PA-MPJPE by which way the hand faces in MediaPipe's landmarks (palm to the
+  camera, edge-on, back to the camera).
 MediaPipe is a peer, not ground truth (11.1 mm PA-MPJPE on a labelled real benchmark), so
 agreement below ~10 mm cannot be read as accuracy. Writes real_photos.json and a montage of
 overlays (cliphand in colour, MediaPipe in white) to --out.
@@ -36,6 +38,7 @@ from cliphand.eval.protocols import evaluate_freihand
 from cliphand.hand import load_hand_model
 from cliphand.hand.gestures import GESTURES, gesture_templates
 from cliphand.infer.estimator import HandPoseEstimator, load_image
+from cliphand.synth.views import view_features
 
 # Box changes a real detector makes: (shift x, shift y) as a fraction of the box's longer side, scale.
 BOX_JITTER = [(0.05, 0, 1), (-0.05, 0, 1), (0, 0.05, 1), (0, -0.05, 1), (0, 0, 0.94), (0, 0, 1.06)]
@@ -112,6 +115,12 @@ def main() -> None:
     joint_error = np.linalg.norm(procrustes_align(mp_3d, ours) - mp_3d, axis=-1) * 1000
     results["per_finger_pa_mm"] = {name: float(joint_error[:, idx].mean()) for name, idx in FINGER_JOINTS.items()}
     results["odd_half_pa_mpjpe_vs_mediapipe_mm"] = pa_mpjpe(mp_3d[1::2], ours[1::2])
+    facing = view_features(mp_3d)[2]  # -1: the palm to the camera, +1: the back of the hand
+    views = {"palm": facing < -0.3, "edge-on": np.abs(facing) <= 0.3, "back": facing > 0.3}
+    results["detector_crop_by_facing_mm"] = {
+        name: {"images": int(chosen.sum()), "pa_mpjpe": pa_mpjpe(mp_3d[chosen], boxed_3d[chosen])}
+        for name, chosen in views.items()
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "real_photos.json").write_text(json.dumps(results, indent=2))
     montage(images[:: max(1, len(images) // 16)][:16], ours_2d[:: max(1, len(images) // 16)][:16],
@@ -130,6 +139,9 @@ def main() -> None:
     print(f"{'  same, 6 moved boxes (px)':34}{'':>12}{results['jittered_crop_mean_2d_px_vs_mediapipe']:>15.2f}")
     print(f"{'spread of predictions (mm)':34}{results['prediction_spread_mm']:>12.2f}")
     print(f"{'odd-numbered half only (mm)':34}{results['odd_half_pa_mpjpe_vs_mediapipe_mm']:>12.2f}")
+    by_facing = results["detector_crop_by_facing_mm"].items()
+    facing_text = ", ".join(f"{k} {v['pa_mpjpe']:.2f} ({v['images']})" for k, v in by_facing)
+    print(f"detector crop by facing, mm (photos): {facing_text}")
     print(
         "whole photo, PA error per finger (mm): "
         + ", ".join(f"{k} {v:.1f}" for k, v in results["per_finger_pa_mm"].items())
