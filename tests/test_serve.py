@@ -78,6 +78,19 @@ def test_no_hand_gives_an_empty_list(client):
     assert response.status_code == 200 and response.json()["hands"] == []
 
 
+def test_left_sets_the_side_of_every_detected_hand(client):
+    pytest.importorskip("mediapipe", reason="the detect extra is not installed")
+    from batches import two_hand_scene
+
+    buffer = io.BytesIO()
+    Image.fromarray(two_hand_scene()[0]).save(buffer, "PNG")
+    sides = {}
+    for left in (None, "false", "true"):
+        fields = {} if left is None else {"left": left}
+        sides[left] = sorted(h["handedness"] for h in _predict(client, buffer.getvalue(), **fields).json()["hands"])
+    assert sides == {None: ["left", "right"], "false": ["right", "right"], "true": ["left", "left"]}
+
+
 def _bomb() -> bytes:
     buffer = io.BytesIO()
     Image.new("1", (15000, 15000)).save(buffer, "PNG")  # 225 M pixels in a few kB

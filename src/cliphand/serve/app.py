@@ -130,7 +130,11 @@ def create_app(settings: ServeSettings | None = None, pool: ModelPool | None = N
                                 "bbox": {"type": "string", "description": "x,y,w,h of one hand (skips detection)"},
                                 "focal": {"type": "number", "description": "focal length in pixels"},
                                 "max_hands": {"type": "integer", "default": 4},
-                                "left": {"type": "boolean", "description": "with bbox: the hand is a left hand"},
+                                "left": {
+                                    "type": "boolean",
+                                    "description": "every hand is left (true) or right (false); default: "
+                                    "the detector says (a bbox's hand: right)",
+                                },
                             },
                         }
                     }
@@ -249,7 +253,7 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
 def prediction_options(fields: dict[str, bytes]) -> dict:
     """bbox, focal, max_hands and left from form fields, each checked (400 with the field's name)."""
     text = {k: v.decode("utf-8", "replace").strip() for k, v in fields.items() if k != "image"}
-    options: dict = {"bbox": None, "focal": None, "max_hands": 4, "left": False}
+    options: dict = {"bbox": None, "focal": None, "max_hands": 4, "left": None}  # left None: the detector says
     try:
         if text.get("bbox"):
             bbox = [float(v) for v in text["bbox"].split(",")]
@@ -276,16 +280,20 @@ def prediction_options(fields: dict[str, bytes]) -> dict:
         raise ApiError(400, f"max_hands must be an integer from 1 to 16; got {text['max_hands']!r}") from None
     if text.get("left", "false").lower() not in ("true", "false", "1", "0", ""):
         raise ApiError(400, f"left must be true or false; got {text['left']!r}")
-    options["left"] = text.get("left", "false").lower() in ("true", "1")
+    if text.get("left"):
+        options["left"] = text["left"].lower() in ("true", "1")
     return options
 
 
-def predict_record(estimator: HandPoseEstimator, image: np.ndarray, bbox, focal, max_hands: int, left: bool) -> dict:
-    """The per-image JSON of `cliphand predict` for an in-memory image, plus the faces."""
+def predict_record(
+    estimator: HandPoseEstimator, image: np.ndarray, bbox, focal, max_hands: int, left: bool | None
+) -> dict:
+    """The per-image JSON of `cliphand predict` for an in-memory image, plus the faces. `left`
+    sets every hand's side; None leaves it to the detector (a given box: a right hand)."""
     if bbox is None:
-        hands = estimator.predict_hands(image, max_hands, focal)
+        hands = estimator.predict_hands(image, max_hands, focal, is_left=left)
     else:
-        hands = [estimator.predict(image, bbox=bbox, is_left=left, focal=focal, detect=False)]
+        hands = [estimator.predict(image, bbox=bbox, is_left=bool(left), focal=focal, detect=False)]
     return {**image_record(image, hands, focal), "faces": estimator.faces_list}
 
 
