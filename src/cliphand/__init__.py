@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-__version__ = "0.8.0"
+__version__ = "0.9.0"
 
-DEFAULT_WEIGHTS = "cliphand_mobile_v11.pt"
+DEFAULT_WEIGHTS = "cliphand_mobile_v12.pt"
 
 
 def default_checkpoint() -> Path:
