@@ -186,3 +186,36 @@ def test_a_hand_that_fills_the_frame_is_found_with_a_border_around_the_image():
     assert hands[0].landmarks_2d.tolist() == [[50, 60]]
     assert detect_hands(frame, detector=_SmallRedSquareDetector(), zoom_out=False) == []
     assert detect_hands(np.zeros_like(frame), detector=_SmallRedSquareDetector()) == []
+
+
+class _BigRedSquareMisser:
+    """Finds a pure-red square in an image of any size, unless it spans a third of the image's
+    longer side or more (the palm detector's weak spot: a hand that fills the frame)."""
+
+    def detect(self, image, max_hands=4):
+        from cliphand.detect import HandBox
+
+        ys, xs = np.nonzero((image[..., 0] > 200) & (image[..., 1] < 60) & (image[..., 2] < 60))
+        if len(xs) == 0 or max(np.ptp(xs), np.ptp(ys)) + 1 >= max(image.shape[:2]) / 3:
+            return []
+        box = (float(xs.min()), float(ys.min()), float(np.ptp(xs) + 1), float(np.ptp(ys) + 1))
+        return [HandBox(box, 0.9, "right")]
+
+
+def test_a_large_image_is_scaled_down_inside_its_border_and_boxes_come_back_in_its_pixels():
+    from cliphand.detect import ZOOM_OUT_MAX_SIDE, detect_hands
+
+    frame = np.zeros((600, 1100, 3), np.uint8)
+    frame[150:530, 400:800] = [255, 0, 0]  # 400 x 380 px: missed whole and in every tile
+    seen = []
+
+    class Recording(_BigRedSquareMisser):
+        def detect(self, image, max_hands=4):
+            seen.append(image.shape[:2])
+            return super().detect(image, max_hands)
+
+    hands = detect_hands(frame, detector=Recording())
+    assert len(hands) == 1 and np.allclose(hands[0].bbox, (400, 150, 400, 380), atol=2)
+    assert seen[:5] == [(600, 1100)] + [(360, 660)] * 4  # the image, then its four tiles
+    assert seen[5] == (round(1700 * 1100 / 2200), 1100)  # inside a 550 px border, scaled to the longer side
+    assert ZOOM_OUT_MAX_SIDE < 1100
