@@ -151,9 +151,9 @@ def zoom_out_counts() -> None:
     print(f"{len(empty)} hand-free images: {false_hands[0]} hands found, {false_hands[1]} with zoom_out")
     if FREIHAND_PHOTOS.is_dir():
         photos = [load_image(path) for path in sorted(FREIHAND_PHOTOS.glob("*.jpg"))]
-        found = [sum(bool(detect_hands(image, zoom_out=z)) for image in photos) for z in (False, True)]
-        print(f"{len(photos)} FreiHAND photos (hand crops): a hand in {found[0]}, {found[1]} with zoom_out")
-        best = [hands[0] for image in photos if (hands := detect_hands(image, max_hands=1))]
+        without = sum(bool(detect_hands(image, zoom_out=False)) for image in photos)
+        best = [hands[0] for image in photos if (hands := detect_hands(image))]  # the best-scored hand
+        print(f"{len(photos)} FreiHAND photos (hand crops): a hand in {without}, {len(best)} with zoom_out")
         called_left = sum(hand.is_left for hand in best)  # every FreiHAND hand is a right hand
         print(f"  of those {len(best)} right hands, {called_left} called left ({called_left / len(best):.1%})")
 
