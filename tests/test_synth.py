@@ -101,6 +101,9 @@ def test_freihand_reader_round_trip_and_same_seed_same_bytes(tmp_path):
         assert s.prompt == meta[i]["prompt"]
     mano = np.asarray(json.loads((a / "training_mano.json").read_text()))
     assert mano.shape == (6, 1, 48 + 10 + 3)
+    shapes = {"xyz": (6, 21, 3), "K": (6, 3, 3), "verts": (6, 1609, 3), "scale": (6,)}
+    for key, shape in shapes.items():
+        assert np.asarray(json.loads((a / f"training_{key}.json").read_text())).shape == shape, key
 
 
 def test_cli_synth_and_preview(tmp_path, capsys):
@@ -232,6 +235,15 @@ def test_clutter_backgrounds_have_edges_everywhere():
     # A few large shapes can leave a quiet corner, but not often (measured: mean 0.95 over
     # 300 images, under half the tiles in 0.7 % of them).
     assert np.mean(covered) >= 0.85 and np.mean(np.array(covered) < 0.5) <= 0.1
+
+
+def test_mean_colour_is_numpys_mean():
+    from cliphand.data.augment import mean_colour
+
+    rng = np.random.default_rng(1)
+    for shape in [(224, 224, 3), (37, 53, 3)]:
+        image = rng.integers(0, 256, shape, dtype=np.uint8)
+        assert np.array_equal(mean_colour(image), image.reshape(-1, 3).mean(0))
 
 
 def test_fractal_backgrounds_have_the_requested_spectrum():
