@@ -27,8 +27,6 @@ from cliphand.hand.gestures import GESTURES
 from cliphand.synth.generator import Generator, SynthConfig, SynthSample
 
 _WORKER: dict[str, Any] = {}
-ANNOTATION_KEYS = ("xyz", "K", "verts", "scale", "mano")
-"""The per-sample arrays, each written to training_{key}.json."""
 
 
 def _init_pool_worker(*args) -> None:
@@ -49,7 +47,7 @@ def _init_worker(hand: str, hand_options: dict, config: SynthConfig, seed: int, 
 def _render_and_save(index: int) -> dict[str, Any]:
     sample = _WORKER["generator"].sample(index)
     save_images(_WORKER["out"], index, sample)
-    return encoded(annotation(sample))
+    return annotation(sample)
 
 
 def save_images(out: Path, index: int, sample: SynthSample) -> None:
@@ -75,13 +73,6 @@ def annotation(sample: SynthSample) -> dict[str, Any]:
             "distractor": sample.distractor,
         },
     }
-
-
-def encoded(annotation: dict[str, Any]) -> dict[str, Any]:
-    """The annotation's arrays as JSON text (rounded to 1e-6 m), made in the worker: a parent
-    encoding 30,000 meshes at the end would keep one core busy for half a minute and the other idle."""
-    arrays = {key: _json(np.round(annotation[key], 6)) for key in ANNOTATION_KEYS}
-    return arrays | {"meta": annotation["meta"]}
 
 
 def write_dataset(
@@ -151,9 +142,9 @@ def _render_into(out: Path, num: int, seed: int, hand: str, hand_options: dict, 
                 except BaseException:  # stop at once: the chunks not yet started are dropped
                     pool.shutdown(wait=True, cancel_futures=True)
                     raise
-    for key in ANNOTATION_KEYS:
-        write_bytes(out / f"training_{key}.json", b"[" + b",".join(a[key] for a in annotations) + b"]")
-    write_bytes(out / "training_meta.json", _json([a["meta"] for a in annotations]))
+    for key in ("xyz", "K", "verts", "scale", "mano"):
+        _write_json(out / f"training_{key}.json", np.round(np.stack([a[key] for a in annotations]), 6))
+    _write_json(out / "training_meta.json", [a["meta"] for a in annotations])
     info = {
         "generator": f"cliphand {__version__} synth",
         "num": num,
@@ -162,9 +153,10 @@ def _render_into(out: Path, num: int, seed: int, hand: str, hand_options: dict, 
         "config": asdict(config),
         "mano_layout": "pose (48, axis-angle) + shape + translation of the hand model",
     }
-    write_bytes(out / "synth_info.json", _json(info, indent=True))
+    _write_json(out / "synth_info.json", info, indent=True)
 
 
-def _json(data: Any, indent: bool = False) -> bytes:
-    """orjson, which takes numpy arrays and is 10x faster than json for floats."""
-    return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY | (orjson.OPT_INDENT_2 if indent else 0))
+def _write_json(path: Path, data: Any, indent: bool = False) -> None:
+    """Atomic JSON write; numpy arrays go through orjson (10x faster than json for floats)."""
+    option = orjson.OPT_SERIALIZE_NUMPY | (orjson.OPT_INDENT_2 if indent else 0)
+    write_bytes(path, orjson.dumps(data, option=option))
