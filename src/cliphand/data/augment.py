@@ -101,10 +101,8 @@ def background_image(size: int, rng: np.random.Generator, kind: str) -> tuple[np
         name = str(rng.choice(list(COLORS)))
         return np.full((size, size, 3), COLORS[name], np.uint8), name
     makers = {"textures": _texture, "fractal": fractal_noise_image, "clutter": _clutter, "photos": _photo_crop}
-    if kind in makers:
-        image = makers[kind](size, rng)
-        return image, nearest_color(mean_colour(image))
-    return _folder_image(Path(kind), size, rng)
+    image = makers[kind](size, rng) if kind in makers else _folder_image(Path(kind), size, rng)
+    return image, nearest_color(mean_colour(image))
 
 
 def replace_background(
@@ -289,7 +287,7 @@ def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
 _FOLDER_CACHE: dict[Path, list[Path]] = {}
 
 
-def _folder_image(folder: Path, size: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+def _folder_image(folder: Path, size: int, rng: np.random.Generator) -> np.ndarray:
     if folder not in _FOLDER_CACHE:
         files = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
         if not files:
@@ -301,4 +299,4 @@ def _folder_image(folder: Path, size: int, rng: np.random.Generator) -> tuple[np
         side = min(img.size)
         left, top = rng.integers(img.size[0] - side + 1), rng.integers(img.size[1] - side + 1)
         patch = np.asarray(img.crop((left, top, left + side, top + side)).resize((size, size)))
-    return patch, nearest_color(patch.reshape(-1, 3).mean(0))
+    return patch
