@@ -132,3 +132,46 @@ def test_merge_in_depth_keeps_the_nearer_surface_of_two_renderings():
         assert (merged.alpha == np.maximum(a.alpha, b.alpha)).all()
         y0, y1, x0, x1 = merged.window
         assert merged.alpha[y0:y1, x0:x1].sum() == merged.alpha.sum()  # the window holds both
+
+
+def _blocked(origins: np.ndarray, direction: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """(N,) whether a ray from each origin along direction hits any triangle (F, 3, 3):
+    brute-force Moeller-Trumbore, the reference for the shadow map."""
+    e1, e2 = triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]
+    p = np.cross(direction[None], e2)
+    det = (e1 * p).sum(1)
+    inv = np.where(np.abs(det) > 1e-12, 1 / np.where(det == 0, 1, det), 0.0)
+    s = origins[:, None] - triangles[None, :, 0]  # (N, F, 3)
+    q = np.cross(s, e1[None])
+    u = np.einsum("nfc,fc->nf", s, p) * inv
+    v = (q @ direction) * inv
+    t = np.einsum("nfc,fc->nf", q, e2) * inv
+    return ((inv != 0) & (u >= 0) & (v >= 0) & (u + v <= 1) & (t > 1e-4)).any(1)
+
+
+def test_light_visibility_agrees_with_ray_casting():
+    from cliphand.render.raster import light_visibility, vertex_normals
+    from cliphand.synth.generator import Generator
+    from cliphand.synth.views import random_rotation
+
+    model = load_hand_model("openhand")
+    generator, faces, rng = Generator(model, seed=0), model.faces.numpy(), np.random.default_rng(0)
+    lit_scores, shadowed_scores, agreement = [], [], []
+    for _ in range(6):
+        _, _, verts, _ = generator._posed_hand(generator.articulation(rng)[0], random_rotation(rng), rng)
+        towards_light = rng.normal(size=3)
+        towards_light /= np.linalg.norm(towards_light)
+        visible = light_visibility(verts, faces, towards_light)
+        normals = vertex_normals(verts, faces)
+        facing = normals @ towards_light > 0.1  # the ones a shadow can darken
+        blocked = _blocked(verts[facing] + 0.001 * normals[facing], towards_light, verts[faces])
+        lit_scores += list(visible[facing][~blocked])
+        shadowed_scores += list(visible[facing][blocked])
+        agreement.append(((visible[facing] > 0.5) != blocked).mean())
+    assert 0.03 < len(shadowed_scores) / (len(lit_scores) + len(shadowed_scores)) < 0.5  # the poses cast some
+    # measured: 0.83 and 0.09 mean visibility, 90 % agreement at one half
+    assert np.mean(lit_scores) > 0.75 and np.mean(shadowed_scores) < 0.2, (
+        np.mean(lit_scores),
+        np.mean(shadowed_scores),
+    )
+    assert np.mean(agreement) > 0.85, agreement

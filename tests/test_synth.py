@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from cliphand.cli import main
 from cliphand.data import load_dataset
@@ -423,3 +424,31 @@ def test_held_objects_hide_the_hand_behind_them_and_leave_the_labels(hand):
     assert holding._held_object(flat_joints, np.eye(3), np.random.default_rng(0)) == ("", None)
     kinds = [holding.sample(i).held_object for i in range(8)]
     assert all(k in ("", "sphere", "cylinder", "box") for k in kinds) and sum(k != "" for k in kinds) >= 3
+
+
+def test_shadows_darken_only_the_hand_and_only_where_it_shadows_itself(hand, monkeypatch, tmp_path):
+    """The same samples with the shadow map and with a light that nothing blocks (the same draws):
+    shadows never brighten a pixel, never touch the background or labels, and darken some of
+    the hand in most images."""
+    from cliphand.synth import generator as generator_module
+
+    still = {"occluder_prob": 0.0, "motion_blur_prob": 0.0, "defocus_prob": 0.0, "optical_blur": 0.0}
+    config = SynthConfig(shadows=0.7, **still)
+    shadowed = [Generator(hand, config, seed=5).sample(i) for i in range(6)]
+    # the CLI's flag reaches the generator
+    main(["synth", "--num", "1", "--seed", "5", "--shadows", "0.7", "--workers", "1", "--out", str(tmp_path / "d")])
+    written = np.asarray(Image.open(tmp_path / "d" / "training" / "rgb" / "00000000.jpg"))
+    plain = Generator(hand, SynthConfig(), seed=5).sample(0).image
+    assert np.abs(written.astype(int) - Generator(hand, SynthConfig(shadows=0.7), seed=5).sample(0).image).mean() < 3
+    assert np.abs(written.astype(int) - plain).mean() > 3
+    monkeypatch.setattr(generator_module, "light_visibility", lambda verts, faces, key: np.ones(len(verts)))
+    unblocked = [Generator(hand, config, seed=5).sample(i) for i in range(6)]
+    darkened = []
+    for a, b in zip(shadowed, unblocked, strict=True):
+        np.testing.assert_array_equal(a.joints_3d, b.joints_3d)
+        np.testing.assert_array_equal(a.mask, b.mask)
+        difference = a.image.astype(int) - b.image
+        assert difference.max() <= 0
+        assert (difference[b.mask == 0] == 0).all()
+        darkened.append((difference.min(-1)[b.mask > 0] < -10).mean())
+    assert sum(d > 0.01 for d in darkened) >= 3, darkened

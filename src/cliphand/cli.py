@@ -229,6 +229,7 @@ def cmd_synth(args: argparse.Namespace) -> None:
         supersample=args.supersample,
         view_spread_deg=args.view_spread,
         photo_view_prob=args.photo_views,
+        shadows=args.shadows,
     )
     if args.hand == "mano" and args.mano_path is None:
         raise CliError("--hand mano needs --mano-path MANO_RIGHT.pkl (MANO is licensed: cliphand cannot ship it)")
@@ -580,6 +581,8 @@ alone, so a preview shows exactly what a dataset of the same options holds.""",
     synth.add_argument("--photo-views", type=_number(float, 0, 1), default=0.0,
                        help="with --view-spread 180: the share of hands that face the camera as in photos "
                             "(docs/synthetic.md); the rest take any orientation")  # fmt: skip
+    synth.add_argument("--shadows", type=_number(float, 0, 1), default=0.0,
+                       help="how much of the key light the hand's shadows on itself take (0 = none)")  # fmt: skip
     synth.set_defaults(func=cmd_synth)
 
     model = commands.add_parser("model", help="the network: summary").add_subparsers(

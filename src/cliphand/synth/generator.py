@@ -26,7 +26,14 @@ from cliphand.hand.gestures import FRONTAL_VIEW, GESTURES, classify_gesture, ges
 from cliphand.hand.model import HandModel
 from cliphand.hand.pose import angles_to_axis_angle
 from cliphand.hand.skeleton import matrix_to_axis_angle
-from cliphand.render.raster import Rendering, composite, merge_in_depth, render_mesh, vertex_normals
+from cliphand.render.raster import (
+    Rendering,
+    composite,
+    light_visibility,
+    merge_in_depth,
+    render_mesh,
+    vertex_normals,
+)
 from cliphand.synth.poses import natural_angles
 from cliphand.synth.skin import palm_and_nails, skin_folds
 from cliphand.synth.views import PhotoViews, random_rotation
@@ -72,6 +79,10 @@ class SynthConfig:
     specular: tuple[float, float] = (0.0, 0.25)  # strength of skin's highlights (Blinn-Phong)
     skin_texture: float = 0.12  # amplitude of fine albedo variation over the hand (pores, blotches)
     skin_folds: float = 0.35  # how much darker the skin's creases and knuckle wrinkles get at most
+    # The share of the key light that the hand's shadows on itself take away at most (fingers
+    # over the palm, the thumb across the fingers); 0 draws nothing, so older images come back.
+    # Off by default: a model trained on 0.7 was no closer to MediaPipe on real photos (docs/training.md).
+    shadows: float = 0.0
     white_balance: float = 0.1  # camera white balance: per-channel gain on the frame of up to +-10%
     exposure: tuple[float, float] = (0.75, 1.25)  # overall gain
     tone: tuple[float, float] = (0.8, 1.25)  # gamma of the camera's tone curve
@@ -358,7 +369,7 @@ class Generator:
         albedo = self._skin(scene, num_hand, rng)
         if len(scene) > num_hand + 1 and rng.random() < self.config.sleeve_prob:  # a forearm, not a cap
             albedo = self.arm.dress(albedo, num_hand, rng)
-        return self._shade(scene, faces, albedo, rng)
+        return self._shade(scene, faces, albedo, rng, num_shadowed=num_hand)
 
     def _skin(self, verts: np.ndarray, num_hand: int, rng: np.random.Generator) -> np.ndarray:
         """(N, 3) albedo: a skin tone with smooth low-frequency variation over the hand, lighter
@@ -377,10 +388,14 @@ class Generator:
             hand *= 1 - depth * self.folds[:, None] * FOLD_TINT
         return albedo
 
-    def _shade(self, verts: np.ndarray, faces: np.ndarray, albedo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def _shade(
+        self, verts: np.ndarray, faces: np.ndarray, albedo: np.ndarray, rng: np.random.Generator, num_shadowed: int = 0
+    ) -> np.ndarray:
         """(N, 3) lit colours: a key light and a fill light with wrapped diffuse (skin scatters
         light past the terminator, so silhouettes are not dark outlines), a sky/ground ambient term,
-        and a white Blinn-Phong highlight. Lights come from the camera's side of the hand."""
+        and a white Blinn-Phong highlight. Lights come from the camera's side of the hand. With
+        SynthConfig.shadows, the first num_shadowed vertices (the hand) shadow each other from the
+        key light."""
         cfg = self.config
         normals = vertex_normals(verts, faces)
         view = -verts / np.linalg.norm(verts, axis=1, keepdims=True)
@@ -392,12 +407,26 @@ class Generator:
         up = np.array([0.0, -1.0, 0.0])  # camera y points down
         sky = 0.75 + 0.25 * (normals @ up)[:, None]
         ambient, k_key, k_fill = rng.uniform(0.15, 0.4), rng.uniform(0.5, 0.9), rng.uniform(0.0, 0.4)
-        light = ambient * sky + k_key * key_diffuse * key_colour + k_fill * fill_diffuse * fill_colour
         half = key + view
         half /= np.linalg.norm(half, axis=1, keepdims=True)
         shine = np.clip((normals * half).sum(1), 0, None) ** rng.uniform(8, 40)
         highlight = rng.uniform(*cfg.specular) * shine[:, None] * key_colour
+        if cfg.shadows > 0 and num_shadowed:
+            shadow = self._key_shadow(verts, faces, normals, key, num_shadowed, rng)
+            key_diffuse, highlight = key_diffuse * shadow, highlight * shadow
+        light = ambient * sky + k_key * key_diffuse * key_colour + k_fill * fill_diffuse * fill_colour
         return albedo * light + highlight
+
+    def _key_shadow(self, verts: np.ndarray, faces: np.ndarray, normals: np.ndarray, key: np.ndarray, num_shadowed: int,
+                    rng: np.random.Generator) -> np.ndarray:  # fmt: skip
+        """(N, 1) share of the key light left where the first num_shadowed vertices shadow each other."""
+        visible = np.ones(len(verts))
+        # Surfaces turned from the light are dark by the diffuse term already: shadowing them
+        # too would draw the terminator as a dark line.
+        facing = np.flatnonzero(normals[:num_shadowed] @ key > 0)
+        inner = faces[(faces < num_shadowed).all(1)]  # the hand's own faces, without cap or arm
+        visible[facing] = light_visibility(verts[:num_shadowed], inner, key)[facing]
+        return (1 - rng.uniform(0.5, 1.0) * self.config.shadows * (1 - visible))[:, None]
 
     def _occlude(self, image, mask, joints_2d, rng) -> tuple[np.ndarray, np.ndarray]:
         """Draw an ellipse or box over part of the hand; the mask keeps only visible hand."""
@@ -567,8 +596,8 @@ FOLD_TINT = np.array([0.8, 1.0, 1.0])
 
 def heldout_config() -> SynthConfig:
     """The held-out benchmark images' settings (seed 987): cliphand 0.3.0's pose mix, before the
-    grasp synergy, and none of the later additions (held objects, distractor hands, skin folds),
-    so released figures stay comparable across generator changes."""
+    grasp synergy, and none of the later additions (held objects, distractor hands, skin folds,
+    shadows), so released figures stay comparable across generator changes."""
     return SynthConfig(
         template_prob=0.5,
         interpolation_prob=0.25,
@@ -576,4 +605,5 @@ def heldout_config() -> SynthConfig:
         distractor_prob=0.0,
         object_prob=0.0,
         skin_folds=0.0,
+        shadows=0.0,
     )
