@@ -154,18 +154,16 @@ def light_visibility(
     surfaces slope within a texel.
 
     Args:
-        vertices: (N, 3). faces: (F, 3). towards_light: (3,) direction from the mesh to the light.
+        vertices: (N, 3). faces: (F, 3), either winding. towards_light: (3,) direction from the
+            mesh to the light.
     """
     forward = -np.asarray(towards_light, np.float64) / np.linalg.norm(towards_light)  # the light travels along it
     helper = np.eye(3)[int(np.argmin(np.abs(forward)))]
     right = np.cross(helper, forward)
     right /= np.linalg.norm(right)
-    # Across the light (x, y) and along it (z), as contiguous (N,) arrays: axis reductions over
-    # (N, 3) arrays would cost more than everything else here.
-    x, y, z = (vertices @ axis for axis in (right, np.cross(forward, right), forward))
-    corners = faces.T
-    x, y, depth_of = ((c, (c[corners[0]] + c[corners[1]] + c[corners[2]]) / 3) for c in (x, y, z))
-    xs, ys, zs = (np.concatenate(pair) for pair in (x, y, depth_of))  # vertices, then face centres
+    # Across the light (x, y) and along it (z), each a contiguous (N + F,) array of the vertices
+    # then the face centres: the same on (N, 3) arrays costs 1.3x as much.
+    xs, ys, zs = (_with_face_centres(vertices @ axis, faces) for axis in (right, np.cross(forward, right), forward))
     x0, y0 = xs.min(), ys.min()
     texel_size = max(xs.max() - x0, ys.max() - y0, 1e-9) / (resolution - 1)
     column = np.rint((xs - x0) / texel_size).astype(np.int64)
@@ -174,9 +172,14 @@ def light_visibility(
     np.minimum.at(depth, row * resolution + column, zs)
     depth = np.pad(depth.reshape(resolution, resolution), 1, constant_values=np.inf)
     n = len(vertices)
-    u, v, behind = column[:n] + 1, row[:n] + 1, z - 1.5 * texel_size
+    u, v, behind = column[:n] + 1, row[:n] + 1, zs[:n] - 1.5 * texel_size
     lit = sum((behind <= depth[v + dv, u + du]).astype(np.float64) for dv in (-1, 0, 1) for du in (-1, 0, 1))
     return lit / 9
+
+
+def _with_face_centres(values: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(N,) per-vertex values -> (N + F,): the same values, then each face's mean."""
+    return np.concatenate([values, (values[faces[:, 0]] + values[faces[:, 1]] + values[faces[:, 2]]) / 3])
 
 
 def render_mesh(

@@ -369,7 +369,7 @@ class Generator:
         albedo = self._skin(scene, num_hand, rng)
         if len(scene) > num_hand + 1 and rng.random() < self.config.sleeve_prob:  # a forearm, not a cap
             albedo = self.arm.dress(albedo, num_hand, rng)
-        return self._shade(scene, faces, albedo, rng, num_shadowed=num_hand)
+        return self._shade(scene, faces, albedo, rng, hand_first=True)
 
     def _skin(self, verts: np.ndarray, num_hand: int, rng: np.random.Generator) -> np.ndarray:
         """(N, 3) albedo: a skin tone with smooth low-frequency variation over the hand, lighter
@@ -389,13 +389,18 @@ class Generator:
         return albedo
 
     def _shade(
-        self, verts: np.ndarray, faces: np.ndarray, albedo: np.ndarray, rng: np.random.Generator, num_shadowed: int = 0
+        self,
+        verts: np.ndarray,
+        faces: np.ndarray,
+        albedo: np.ndarray,
+        rng: np.random.Generator,
+        hand_first: bool = False,
     ) -> np.ndarray:
         """(N, 3) lit colours: a key light and a fill light with wrapped diffuse (skin scatters
         light past the terminator, so silhouettes are not dark outlines), a sky/ground ambient term,
         and a white Blinn-Phong highlight. Lights come from the camera's side of the hand. With
-        SynthConfig.shadows, the first num_shadowed vertices (the hand) shadow each other from the
-        key light."""
+        SynthConfig.shadows and hand_first (verts begin with the hand model's vertices), the hand
+        shadows itself from the key light."""
         cfg = self.config
         normals = vertex_normals(verts, faces)
         view = -verts / np.linalg.norm(verts, axis=1, keepdims=True)
@@ -411,21 +416,22 @@ class Generator:
         half /= np.linalg.norm(half, axis=1, keepdims=True)
         shine = np.clip((normals * half).sum(1), 0, None) ** rng.uniform(8, 40)
         highlight = rng.uniform(*cfg.specular) * shine[:, None] * key_colour
-        if cfg.shadows > 0 and num_shadowed:
-            shadow = self._key_shadow(verts, faces, normals, key, num_shadowed, rng)
+        if cfg.shadows > 0 and hand_first:
+            shadow = self._key_shadow(verts, normals, key, rng)
             key_diffuse, highlight = key_diffuse * shadow, highlight * shadow
         light = ambient * sky + k_key * key_diffuse * key_colour + k_fill * fill_diffuse * fill_colour
         return albedo * light + highlight
 
-    def _key_shadow(self, verts: np.ndarray, faces: np.ndarray, normals: np.ndarray, key: np.ndarray, num_shadowed: int,
-                    rng: np.random.Generator) -> np.ndarray:  # fmt: skip
-        """(N, 1) share of the key light left where the first num_shadowed vertices shadow each other."""
+    def _key_shadow(
+        self, verts: np.ndarray, normals: np.ndarray, key: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
+        """(N, 1) share of the key light left where the hand (the first vertices) shadows itself."""
+        hand = self.model.num_vertices
         visible = np.ones(len(verts))
         # Surfaces turned from the light are dark by the diffuse term already: shadowing them
         # too would draw the terminator as a dark line.
-        facing = np.flatnonzero(normals[:num_shadowed] @ key > 0)
-        inner = faces[(faces < num_shadowed).all(1)]  # the hand's own faces, without cap or arm
-        visible[facing] = light_visibility(verts[:num_shadowed], inner, key)[facing]
+        facing = np.flatnonzero(normals[:hand] @ key > 0)
+        visible[facing] = light_visibility(verts[:hand], self.model.faces.numpy(), key)[facing]
         return (1 - rng.uniform(0.5, 1.0) * self.config.shadows * (1 - visible))[:, None]
 
     def _occlude(self, image, mask, joints_2d, rng) -> tuple[np.ndarray, np.ndarray]:
