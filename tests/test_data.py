@@ -191,3 +191,28 @@ def test_colour_randomisation_turns_hues_keeps_grey_and_greys_out():
     np.testing.assert_allclose(hue_rotation(2 * np.pi / 3) @ [255.0, 0, 0], [0, 255, 0], atol=1e-9)  # red -> green
     grey = color_jitter(image, rng, AugmentConfig(brightness=0, contrast=0, saturation=0, gray_prob=1.0))
     assert np.abs(grey.astype(int) - grey[..., :1]).max() <= 1
+
+
+def test_random_convolution_changes_appearance_keeps_shapes(freihand_root):
+    from cliphand.data.augment import random_convolution
+
+    # A bright disc on a dark ground: a shape whose outline must survive, in colours that must not.
+    yy, xx = np.mgrid[0:64, 0:64]
+    disc = (xx - 32) ** 2 + (yy - 30) ** 2 < 15**2
+    image = np.where(disc[..., None], [230, 180, 150], [40, 60, 50]).astype(np.uint8)
+    rng = np.random.default_rng(0)
+    changes, outline_kept = [], []
+    for _ in range(20):
+        out = random_convolution(image, rng)
+        assert out.shape == image.shape and out.dtype == np.uint8
+        changes.append(np.abs(out.astype(int) - image).mean())
+        inside, outside = out[disc].astype(float).mean(0), out[~disc].astype(float).mean(0)
+        outline_kept.append(np.abs(inside - outside).max() > 20)  # the disc still stands out
+    assert np.mean(changes) > 10 and np.mean(outline_kept) >= 0.9
+    same = random_convolution(image, np.random.default_rng(5)), random_convolution(image, np.random.default_rng(5))
+    assert np.array_equal(*same)  # deterministic per seed
+    # In the dataset: on for every crop it changes the pixels, never the labels.
+    plain = load_dataset("freihand", freihand_root, augment=AugmentConfig(), seed=1)[0]
+    convolved = load_dataset("freihand", freihand_root, augment=AugmentConfig(random_conv_prob=1.0), seed=1)[0]
+    assert not np.array_equal(plain.image, convolved.image)
+    np.testing.assert_array_equal(plain.joints_2d, convolved.joints_2d)

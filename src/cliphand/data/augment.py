@@ -30,6 +30,7 @@ class AugmentConfig:
     backgrounds: str = "mixed"  # "colors", "textures", "clutter", "mixed", or a folder of images
     hue_deg: float = 0.0  # uniform hue rotation in +-hue_deg (skin tones the renderer never made)
     gray_prob: float = 0.0  # chance of a greyscale image (shape cues without colour)
+    random_conv_prob: float = 0.0  # chance of a random convolution's texture and colours (random_convolution)
 
     @classmethod
     def none(cls) -> AugmentConfig:
@@ -64,6 +65,31 @@ def hue_rotation(angle: float) -> np.ndarray:
     axis = np.full(3, 1 / np.sqrt(3))
     cross = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
     return np.cos(angle) * np.eye(3) + np.sin(angle) * cross + (1 - np.cos(angle)) * np.outer(axis, axis)
+
+
+def random_convolution(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(H, W, 3) uint8 seen through a random k x k convolution (k = 1, 3 or 5), blended with the
+    original by a random weight: new colours and local textures, the same shapes.
+
+    Random convolutions (Xu et al., ICLR 2021) keep edges and silhouettes while replacing the
+    appearance the renderer gave them, so a network cannot lean on the renders' own skin and
+    shading. Each output channel is brought back to the input's mean and spread, so the result
+    stays an ordinary 8-bit image.
+    """
+    k = int(rng.choice([1, 3, 5]))
+    weights = rng.normal(0, 1 / np.sqrt(3 * k * k), (k, k, 3, 3)).astype(np.float32)  # (dy, dx, in, out)
+    x = image.astype(np.float32)
+    padded = np.pad(x, ((k // 2, k // 2), (k // 2, k // 2), (0, 0)), mode="reflect")
+    h, w = image.shape[:2]
+    out = np.zeros_like(x)
+    for dy in range(k):
+        for dx in range(k):
+            out += padded[dy : dy + h, dx : dx + w] @ weights[dy, dx]
+    mean, std = x.reshape(-1, 3).mean(0), x.reshape(-1, 3).std(0)
+    out_mean, out_std = out.reshape(-1, 3).mean(0), out.reshape(-1, 3).std(0)
+    out = (out - out_mean) / np.maximum(out_std, 1e-3) * std + mean
+    keep = rng.uniform(0, 1)
+    return np.clip(keep * x + (1 - keep) * out, 0, 255).astype(np.uint8)
 
 
 def blur_and_noise(image: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:

@@ -177,7 +177,10 @@ class HandDataset(torch.utils.data.Dataset):
         if self.augment is not None:
             if crop_mask is not None and rng.random() < self.augment.background_prob:
                 crop, background = augment.replace_background(crop, crop_mask, rng, self.augment.backgrounds)
-            crop = augment.blur_and_noise(augment.color_jitter(crop, rng, self.augment), rng, self.augment)
+            crop = augment.color_jitter(crop, rng, self.augment)
+            if self.augment.random_conv_prob > 0 and rng.random() < self.augment.random_conv_prob:
+                crop = augment.random_convolution(crop, rng)  # drawn only when on: older runs draw as before
+            crop = augment.blur_and_noise(crop, rng, self.augment)
         if record.gesture is not None:
             gesture = record.gesture
         else:  # fingertips alone do not tell a gesture

@@ -50,6 +50,7 @@ class TrainSettings:
     augment_hue_deg: float = 0.0  # AugmentConfig.hue_deg
     augment_gray_prob: float = 0.0  # AugmentConfig.gray_prob
     augment_background_prob: float = 0.8  # AugmentConfig.background_prob
+    augment_random_conv_prob: float = 0.0  # AugmentConfig.random_conv_prob
 
 
 @dataclass

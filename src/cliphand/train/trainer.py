@@ -177,7 +177,10 @@ class Trainer:
         augment = None
         if s.augment:
             augment = AugmentConfig(
-                hue_deg=s.augment_hue_deg, gray_prob=s.augment_gray_prob, background_prob=s.augment_background_prob
+                hue_deg=s.augment_hue_deg,
+                gray_prob=s.augment_gray_prob,
+                background_prob=s.augment_background_prob,
+                random_conv_prob=s.augment_random_conv_prob,
             )
         on_error = "skip" if o.skip_bad_samples else "raise"
         self.train_set = HandDataset(train_records, cfg.image_size, augment, seed=o.seed, on_error=on_error)
