@@ -247,6 +247,24 @@ def test_mean_colour_is_numpys_mean():
         assert np.array_equal(mean_colour(image), image.reshape(-1, 3).mean(0))
 
 
+def test_fast_blurs_and_blends_match_pil_and_numpy():
+    """The synthesis shortcuts compute what they replace, to within rounding."""
+    from PIL import ImageFilter
+
+    from cliphand.data.augment import _mix
+    from cliphand.synth.generator import _box_blur
+
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (61, 47, 3), dtype=np.uint8)
+    for radius in (0.5, 1.5):  # the integer shortcut (0.5) and PIL itself
+        pil = np.asarray(Image.fromarray(image).filter(ImageFilter.BoxBlur(radius))).astype(int)
+        assert np.abs(_box_blur(image, radius).astype(int) - pil).max() <= 1
+    weight = rng.random((61, 47))
+    blended = np.asarray(_mix(Image.fromarray(image), (200, 30, 90), weight)).astype(float)
+    expected = image * (1 - weight[..., None]) + np.array([200, 30, 90]) * weight[..., None]
+    assert np.abs(blended - expected).max() <= 2
+
+
 def test_fractal_backgrounds_have_the_requested_spectrum():
     """Amplitude falls as 1/f^beta (natural images: beta ~ 2), measured by a log-log fit of the
     radially averaged spectrum."""
