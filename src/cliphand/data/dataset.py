@@ -180,6 +180,7 @@ class HandDataset(torch.utils.data.Dataset):
             crop = augment.color_jitter(crop, rng, self.augment)
             if self.augment.random_conv_prob > 0 and rng.random() < self.augment.random_conv_prob:
                 crop = augment.random_convolution(crop, rng)  # drawn only when on: older runs draw as before
+                background = None  # recoloured: the prompt's colour word is read from the new border
             crop = augment.blur_and_noise(crop, rng, self.augment)
         if record.gesture is not None:
             gesture = record.gesture

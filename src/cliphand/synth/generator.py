@@ -297,7 +297,7 @@ class Generator:
             shape = torch.as_tensor(
                 np.clip(rng.normal(0, self.config.shape_std, self.model.num_shape), -2.5, 2.5), dtype=pose.dtype
             )
-        with torch.inference_mode():  # a third cheaper than no_grad for one small hand
+        with torch.inference_mode():  # cheaper than no_grad for one small hand (2.0 against 2.9 ms)
             verts, joints = self.model(pose, shape[None])
         return pose, shape, verts[0].numpy().astype(np.float64), joints[0].numpy().astype(np.float64)
 
