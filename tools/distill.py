@@ -1,8 +1,8 @@
 """Start a network whose backbone or HFA differs from a trained one's where that one is.
 
-    python tools/distill.py --part hfa --teacher cliphand_mobile_v12.pt --config mobile_v9 \
+    python tools/distill.py --part hfa --teacher cliphand_mobile_v15.pt --config mobile_v9 \
         --data data69 --steps 500 --out distilled.pt
-    python tools/distill.py --part backbone --teacher cliphand_mobile_v12.pt --config mobile_v10 \
+    python tools/distill.py --part backbone --teacher cliphand_mobile_v15.pt --config mobile_v10 \
         --data data72 --steps 500 --out distilled.pt
     cliphand train --config mobile_v9 --data data69 --init distilled.pt --out run
 

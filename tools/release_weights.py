@@ -1,6 +1,6 @@
 """Turn a training checkpoint into the weights that ship inside the package (fp16, network only).
 
-    python tools/release_weights.py RUN/best.pt [--out src/cliphand/weights/cliphand_mobile_v12.pt]
+    python tools/release_weights.py RUN/best.pt [--out src/cliphand/weights/cliphand_mobile_v15.pt]
 
 Run once per release: git keeps every committed blob, so commit one file per release, not one
 per experiment. The model card (docs/model_card.md) records how RUN was trained.

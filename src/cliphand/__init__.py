@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-__version__ = "0.9.0"
+__version__ = "0.10.0"
 
-DEFAULT_WEIGHTS = "cliphand_mobile_v12.pt"
+DEFAULT_WEIGHTS = "cliphand_mobile_v15.pt"
 
 
 def default_checkpoint() -> Path:
