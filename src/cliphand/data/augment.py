@@ -159,8 +159,7 @@ def _texture(size: int, rng: np.random.Generator) -> np.ndarray:
     else:  # smooth blotches: upsampled random grid
         coarse = rng.random((rng.integers(3, 8),) * 2).astype(np.float32)
         blotches = Image.fromarray((coarse * 255).astype(np.uint8)).resize((size, size), Image.Resampling.BICUBIC)
-        first, second = (Image.new("RGB", blotches.size, _rgb(c)) for c in (a, b))
-        return np.array(Image.composite(second, first, blotches))
+        return np.array(_mix(Image.new("RGB", blotches.size, _rgb(a)), _rgb(b), np.asarray(blotches) / 255.0))
     return np.where(two_tone[..., None], b.astype(np.uint8), a.astype(np.uint8))
 
 
