@@ -22,6 +22,13 @@ crops the hands its detector finds):
 MediaPipe is a peer, not ground truth (11.1 mm PA-MPJPE on a labelled real benchmark), so
 agreement below ~10 mm cannot be read as accuracy. Writes real_photos.json and a montage of
 overlays (cliphand in colour, MediaPipe in white) to --out.
+
+    python bench/real_photos.py --checkpoint new.pt --compare old.pt
+
+also runs old.pt on the same photos and boxes and prints, for each figure, the mean per-photo
+difference new - old with a 95 % bootstrap interval (photos resampled 4,000 times): two
+checkpoints err on the same hard photos, so the paired difference is far less noisy than the
+two figures side by side. An interval that spans 0 is not a difference.
 """
 
 from __future__ import annotations
@@ -59,6 +66,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", help="a .pt checkpoint (default: the model shipped in the package)")
     parser.add_argument("--root", type=Path, default=ROOT, help="the freihand_eval200 folder")
     parser.add_argument("--out", type=Path, default=Path("real_photos"), help="report folder")
+    parser.add_argument("--compare", metavar="BASELINE", help="a second checkpoint to print paired differences against")
     args = parser.parse_args()
     if not (args.root / "mediapipe_reference.json").exists():
         raise SystemExit(f"real photos not found under {args.root} (see ../shared/real/README.md)")
@@ -70,18 +78,10 @@ def main() -> None:
 
     mp_3d = np.stack([np.asarray(reference[i]["world_landmarks_m"]) for i in detected])
     mp_2d = np.stack([np.asarray(reference[i]["landmarks_2d_px"]) for i in detected])
-    start = time.perf_counter()
     images = [load_image(args.root / "evaluation" / "rgb" / f"{i:08d}.jpg") for i in detected]
-    predictions, boxed = [], []
-    jittered = [[] for _ in BOX_JITTER]
-    for i, image, landmarks in zip(detected, images, mp_2d, strict=True):
-        predictions.append(estimator.predict(image, focal=float(Ks[i][0][0]), detect=False))  # the whole photo
-        lo, hi = landmarks.min(0), landmarks.max(0)  # the box cliphand.detect makes from MediaPipe's landmarks
-        boxes = [jittered_box(lo, hi)] + [jittered_box(lo, hi, dx, dy, scale) for dx, dy, scale in BOX_JITTER]
-        exact, *moved = estimator.predict_batch([image] * len(boxes), boxes, focal=float(Ks[i][0][0]))
-        boxed.append(exact)
-        for out, prediction in zip(jittered, moved, strict=True):
-            out.append(prediction)
+    focals = [float(Ks[i][0][0]) for i in detected]
+    start = time.perf_counter()
+    predictions, boxed, jittered = predict_photos(estimator, images, focals, mp_2d)
     seconds = time.perf_counter() - start
 
     ours = np.stack([p.joints_3d for p in predictions])
@@ -146,7 +146,75 @@ def main() -> None:
         "whole photo, PA error per finger (mm): "
         + ", ".join(f"{k} {v:.1f}" for k, v in results["per_finger_pa_mm"].items())
     )
+    if args.compare:
+        ours_per_photo = per_photo_errors(predictions, boxed, jittered, mp_3d, mp_2d)
+        baseline = HandPoseEstimator.from_checkpoint(args.compare)
+        theirs_per_photo = per_photo_errors(*predict_photos(baseline, images, focals, mp_2d), mp_3d, mp_2d)
+        results["paired_vs_baseline"] = paired_differences(ours_per_photo, theirs_per_photo)
+        results["baseline"] = args.compare
+        print(f"paired against {args.compare} (per photo; 95 % bootstrap interval of the mean difference)")
+        print(f"{'':30}{'this':>8}{'baseline':>10}{'difference':>12}  {'95 % interval':>17}{'this better on':>16}")
+        for name, row in results["paired_vs_baseline"].items():
+            print(
+                f"{name:30}{row['this']:>8.2f}{row['baseline']:>10.2f}{row['difference']:>+12.2f}"
+                f"  [{row['low']:+.2f}, {row['high']:+.2f}]{row['this_better_on'] * 100:>15.0f}%"
+            )
+        (args.out / "real_photos.json").write_text(json.dumps(results, indent=2))
     print(f"wrote {args.out / 'real_photos.json'} and {args.out / 'real_photos.png'}")
+
+
+def predict_photos(estimator: HandPoseEstimator, images: list, focals: list[float], mp_2d: np.ndarray) -> tuple:
+    """Per photo: the whole photo's prediction, the exact detector crop's, and one list per moved box."""
+    predictions, boxed = [], []
+    jittered = [[] for _ in BOX_JITTER]
+    for image, focal, landmarks in zip(images, focals, mp_2d, strict=True):
+        predictions.append(estimator.predict(image, focal=focal, detect=False))  # the whole photo
+        lo, hi = landmarks.min(0), landmarks.max(0)  # the box cliphand.detect makes from MediaPipe's landmarks
+        boxes = [jittered_box(lo, hi)] + [jittered_box(lo, hi, dx, dy, scale) for dx, dy, scale in BOX_JITTER]
+        exact, *moved = estimator.predict_batch([image] * len(boxes), boxes, focal=focal)
+        boxed.append(exact)
+        for out, prediction in zip(jittered, moved, strict=True):
+            out.append(prediction)
+    return predictions, boxed, jittered
+
+
+def per_photo_errors(whole: list, boxed: list, jittered: list, mp_3d: np.ndarray, mp_2d: np.ndarray) -> dict:
+    """Each figure the benchmark prints, per photo (N,): PA-MPJPE in mm and mean 2D distance in px."""
+
+    def mm(predictions: list) -> np.ndarray:
+        ours = np.stack([p.joints_3d for p in predictions])
+        return np.linalg.norm(procrustes_align(mp_3d, ours) - mp_3d, axis=-1).mean(-1) * 1000
+
+    def px(predictions: list) -> np.ndarray:
+        return np.linalg.norm(np.stack([p.joints_2d for p in predictions]) - mp_2d, axis=-1).mean(-1)
+
+    return {
+        "whole photo (mm)": mm(whole),
+        "whole photo (px)": px(whole),
+        "detector crop (mm)": mm(boxed),
+        "detector crop (px)": px(boxed),
+        "6 moved boxes (mm)": np.mean([mm(out) for out in jittered], 0),
+        "6 moved boxes (px)": np.mean([px(out) for out in jittered], 0),
+    }
+
+
+def paired_differences(ours: dict, theirs: dict, resamples: int = 4000, seed: int = 0) -> dict:
+    """Mean per-photo difference ours - theirs for each figure, with its 95 % bootstrap interval."""
+    rng = np.random.default_rng(seed)
+    rows = {}
+    for name, mine in ours.items():
+        difference = mine - theirs[name]
+        draws = rng.integers(0, len(difference), (resamples, len(difference)))
+        means = difference[draws].mean(1)
+        rows[name] = {
+            "this": float(mine.mean()),
+            "baseline": float(theirs[name].mean()),
+            "difference": float(difference.mean()),
+            "low": float(np.percentile(means, 2.5)),
+            "high": float(np.percentile(means, 97.5)),
+            "this_better_on": float(np.mean(difference < 0)),
+        }
+    return rows
 
 
 def jittered_box(lo: np.ndarray, hi: np.ndarray, dx: float = 0, dy: float = 0, scale: float = 1) -> tuple:

@@ -147,3 +147,49 @@ def test_a_checkpoint_from_before_manos_joint_convention_keeps_the_rigs_joints(t
         out = old(torch.rand(1, 3, 128, 128))
     wrist = torch.einsum("n,bnd->bd", hand.kinematic_regressor[0], out["vertices"])
     assert float(wrist.norm()) < 1e-5  # the mesh is centred on the rig's wrist, where the joints start
+
+
+def load_real_photos_bench():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "real_photos.py"
+    spec = importlib.util.spec_from_file_location("real_photos_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_real_photo_benchmarks_paired_comparison_matches_its_figures_and_finds_only_real_differences():
+    """`bench/real_photos.py --compare`: per-photo errors average to the figures the benchmark prints,
+    a small shift shared by every photo is found under per-photo noise far larger than it, and two
+    answers that differ only by noise get an interval that spans 0."""
+    from types import SimpleNamespace
+
+    bench = load_real_photos_bench()
+    rng = np.random.default_rng(3)
+    hands = gesture_templates(load_hand_model("openhand")).numpy()
+    truth = hands[rng.integers(0, len(hands), 60)] + rng.normal(0, 0.004, (60, 21, 3))
+    truth_2d = rng.uniform(40, 180, (60, 21, 2))
+
+    hard = rng.uniform(0, 20, 60)  # pixels: some photos are hard for every checkpoint
+
+    def answers(noise_mm: float) -> list:
+        return [SimpleNamespace(joints_3d=t + rng.normal(0, noise_mm / 1000, (21, 3)), joints_2d=t2 + [h, 0.0])
+                for t, t2, h in zip(truth, truth_2d, hard, strict=True)]  # fmt: skip
+
+    base = answers(8)
+    errors = bench.per_photo_errors(base, base, [base] * 6, truth, truth_2d)
+    printed = evaluate_freihand(truth, None, np.stack([p.joints_3d for p in base]), None)["pa_mpjpe_mm"]
+    assert errors["whole photo (mm)"].mean() == pytest.approx(printed)
+    assert errors["whole photo (px)"].mean() == pytest.approx(float(hard.mean()))
+
+    better = [SimpleNamespace(joints_3d=p.joints_3d, joints_2d=p.joints_2d - np.array([0.5, 0.0])) for p in base]
+    rows = bench.paired_differences(bench.per_photo_errors(better, better, [better] * 6, truth, truth_2d), errors)
+    shifted = rows["detector crop (px)"]
+    assert shifted["difference"] == pytest.approx(-0.5, abs=0.02) and shifted["high"] < 0 < shifted["this"]
+    assert rows["detector crop (mm)"]["difference"] == 0  # same 3D answers
+
+    other = answers(8)  # the same quality, different noise
+    noise = bench.paired_differences(bench.per_photo_errors(other, other, [other] * 6, truth, truth_2d), errors)
+    row = noise["whole photo (mm)"]
+    assert row["low"] < 0 < row["high"]
