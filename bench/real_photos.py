@@ -25,10 +25,14 @@ overlays (cliphand in colour, MediaPipe in white) to --out.
 
     python bench/real_photos.py --checkpoint new.pt --compare old.pt
 
-also runs old.pt on the same photos and boxes and prints, for each figure, the mean per-photo
-difference new - old with a 95 % bootstrap interval (photos resampled 4,000 times): two
-checkpoints err on the same hard photos, so the paired difference is far less noisy than the
-two figures side by side. An interval that spans 0 is not a difference.
+also runs old.pt on the same photos and boxes and prints, for the whole photo, the detector crop
+and the six moved boxes in mm and px, the mean per-photo difference new - old (negative: new is
+closer to MediaPipe) with a 95 % bootstrap interval (photos resampled 4,000 times). Two
+checkpoints err on the same hard photos, so the paired difference is far less noisy than the two
+figures side by side. The interval covers only which photos happen to be in the set, not how
+much a training run varies; one that spans 0 is no evidence of a difference, and among six
+intervals one may exclude 0 by chance. `shipped` names the model in the package, for either
+option.
 """
 
 from __future__ import annotations
@@ -63,15 +67,18 @@ def pa_mpjpe(gt: np.ndarray, pred: np.ndarray) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", help="a .pt checkpoint (default: the model shipped in the package)")
+    parser.add_argument("--checkpoint", default="shipped", help="a .pt checkpoint (default: shipped, the package's)")
     parser.add_argument("--root", type=Path, default=ROOT, help="the freihand_eval200 folder")
     parser.add_argument("--out", type=Path, default=Path("real_photos"), help="report folder")
-    parser.add_argument("--compare", metavar="BASELINE", help="a second checkpoint to print paired differences against")
+    parser.add_argument(
+        "--compare", metavar="BASELINE", help="a checkpoint (or shipped) to print paired differences to"
+    )
     args = parser.parse_args()
     if not (args.root / "mediapipe_reference.json").exists():
         raise SystemExit(f"real photos not found under {args.root} (see ../shared/real/README.md)")
 
-    estimator = HandPoseEstimator.from_checkpoint(args.checkpoint) if args.checkpoint else HandPoseEstimator.default()
+    estimator = load_estimator(args.checkpoint)
+    baseline = load_estimator(args.compare) if args.compare else None  # a bad path fails before the long run
     reference = json.loads((args.root / "mediapipe_reference.json").read_text())["items"]
     Ks = np.asarray(json.loads((args.root / "evaluation_K.json").read_text()))
     detected = [i for i, r in enumerate(reference) if r["detected"]]
@@ -84,30 +91,27 @@ def main() -> None:
     predictions, boxed, jittered = predict_photos(estimator, images, focals, mp_2d)
     seconds = time.perf_counter() - start
 
+    errors = per_photo_errors(predictions, boxed, jittered, mp_3d, mp_2d)
     ours = np.stack([p.joints_3d for p in predictions])
     ours_2d = np.stack([p.joints_2d for p in predictions])
-    boxed_3d, boxed_2d = np.stack([p.joints_3d for p in boxed]), np.stack([p.joints_2d for p in boxed])
+    boxed_3d = np.stack([p.joints_3d for p in boxed])
     templates = gesture_templates(load_hand_model("openhand")).numpy()
     fixed = {name: pa_mpjpe(mp_3d, np.repeat(templates[g : g + 1], len(mp_3d), 0)) for g, name in enumerate(GESTURES)}
     best = min(fixed, key=fixed.get)
     relative = ours - ours[:, :1]
     results = {
-        "checkpoint": args.checkpoint or "shipped",
+        "checkpoint": args.checkpoint,
         "images": len(detected),
-        "pa_mpjpe_vs_mediapipe_mm": pa_mpjpe(mp_3d, ours),
+        "pa_mpjpe_vs_mediapipe_mm": float(errors["whole_photo_mm"].mean()),
         "best_fixed_template": best,
         "best_fixed_template_pa_mpjpe_mm": fixed[best],
-        "mean_2d_px_vs_mediapipe": float(np.linalg.norm(ours_2d - mp_2d, axis=-1).mean()),
-        "median_2d_px_vs_mediapipe": float(np.median(np.linalg.norm(ours_2d - mp_2d, axis=-1).mean(-1))),
+        "mean_2d_px_vs_mediapipe": float(errors["whole_photo_px"].mean()),
+        "median_2d_px_vs_mediapipe": float(np.median(errors["whole_photo_px"])),
         "prediction_spread_mm": float(relative.std(0).mean() * 1000),
-        "detector_crop_pa_mpjpe_vs_mediapipe_mm": pa_mpjpe(mp_3d, boxed_3d),
-        "detector_crop_mean_2d_px_vs_mediapipe": float(np.linalg.norm(boxed_2d - mp_2d, axis=-1).mean()),
-        "jittered_crop_pa_mpjpe_vs_mediapipe_mm": float(
-            np.mean([pa_mpjpe(mp_3d, np.stack([p.joints_3d for p in out])) for out in jittered])
-        ),
-        "jittered_crop_mean_2d_px_vs_mediapipe": float(
-            np.mean([np.linalg.norm(np.stack([p.joints_2d for p in out]) - mp_2d, axis=-1).mean() for out in jittered])
-        ),
+        "detector_crop_pa_mpjpe_vs_mediapipe_mm": float(errors["detector_crop_mm"].mean()),
+        "detector_crop_mean_2d_px_vs_mediapipe": float(errors["detector_crop_px"].mean()),
+        "jittered_crop_pa_mpjpe_vs_mediapipe_mm": float(errors["moved_boxes_mm"].mean()),
+        "jittered_crop_mean_2d_px_vs_mediapipe": float(errors["moved_boxes_px"].mean()),
         "ms_per_image": 1000 * seconds / ((2 + len(BOX_JITTER)) * len(detected)),
     }
     # Where the whole-photo error sits: per finger after Procrustes, and on the odd-numbered half of
@@ -121,6 +125,10 @@ def main() -> None:
         name: {"images": int(chosen.sum()), "pa_mpjpe": pa_mpjpe(mp_3d[chosen], boxed_3d[chosen])}
         for name, chosen in views.items()
     }
+    if baseline is not None:
+        theirs = per_photo_errors(*predict_photos(baseline, images, focals, mp_2d), mp_3d, mp_2d)
+        results["baseline"] = args.compare
+        results["paired_vs_baseline"] = paired_differences(errors, theirs)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "real_photos.json").write_text(json.dumps(results, indent=2))
     montage(images[:: max(1, len(images) // 16)][:16], ours_2d[:: max(1, len(images) // 16)][:16],
@@ -146,25 +154,27 @@ def main() -> None:
         "whole photo, PA error per finger (mm): "
         + ", ".join(f"{k} {v:.1f}" for k, v in results["per_finger_pa_mm"].items())
     )
-    if args.compare:
-        ours_per_photo = per_photo_errors(predictions, boxed, jittered, mp_3d, mp_2d)
-        baseline = HandPoseEstimator.from_checkpoint(args.compare)
-        theirs_per_photo = per_photo_errors(*predict_photos(baseline, images, focals, mp_2d), mp_3d, mp_2d)
-        results["paired_vs_baseline"] = paired_differences(ours_per_photo, theirs_per_photo)
-        results["baseline"] = args.compare
-        print(f"paired against {args.compare} (per photo; 95 % bootstrap interval of the mean difference)")
-        print(f"{'':30}{'this':>8}{'baseline':>10}{'difference':>12}  {'95 % interval':>17}{'this better on':>16}")
+    if baseline is not None:
+        print(f"paired against {args.compare}: this - baseline per photo, 95 % bootstrap interval of the mean")
+        print(f"{'':22}{'this':>8}{'baseline':>10}{'difference':>12}{'95 % interval':>18}{'this better on':>16}")
         for name, row in results["paired_vs_baseline"].items():
+            interval = f"[{row['low']:+.2f}, {row['high']:+.2f}]"
             print(
-                f"{name:30}{row['this']:>8.2f}{row['baseline']:>10.2f}{row['difference']:>+12.2f}"
-                f"  [{row['low']:+.2f}, {row['high']:+.2f}]{row['this_better_on'] * 100:>15.0f}%"
+                f"{PAIRED_LABELS[name]:22}{row['this']:>8.2f}{row['baseline']:>10.2f}{row['difference']:>+12.2f}"
+                f"{interval:>18}{row['this_better_on'] * 100:>15.0f}%"
             )
-        (args.out / "real_photos.json").write_text(json.dumps(results, indent=2))
     print(f"wrote {args.out / 'real_photos.json'} and {args.out / 'real_photos.png'}")
 
 
-def predict_photos(estimator: HandPoseEstimator, images: list, focals: list[float], mp_2d: np.ndarray) -> tuple:
-    """Per photo: the whole photo's prediction, the exact detector crop's, and one list per moved box."""
+def load_estimator(checkpoint: str) -> HandPoseEstimator:
+    """The estimator for a checkpoint path, or for the model in the package when it is `shipped`."""
+    return HandPoseEstimator.default() if checkpoint == "shipped" else HandPoseEstimator.from_checkpoint(checkpoint)
+
+
+def predict_photos(
+    estimator: HandPoseEstimator, images: list, focals: list[float], mp_2d: np.ndarray
+) -> tuple[list, list, list[list]]:
+    """Predictions (N each) on the whole photos, on the exact detector crops, and one list per moved box."""
     predictions, boxed = [], []
     jittered = [[] for _ in BOX_JITTER]
     for image, focal, landmarks in zip(images, focals, mp_2d, strict=True):
@@ -179,7 +189,8 @@ def predict_photos(estimator: HandPoseEstimator, images: list, focals: list[floa
 
 
 def per_photo_errors(whole: list, boxed: list, jittered: list, mp_3d: np.ndarray, mp_2d: np.ndarray) -> dict:
-    """Each figure the benchmark prints, per photo (N,): PA-MPJPE in mm and mean 2D distance in px."""
+    """The whole-photo, detector-crop and moved-box figures per photo (N,): PA-MPJPE against MediaPipe's
+    world landmarks in mm and mean 2D distance to its landmarks in px (the moved boxes' averaged)."""
 
     def mm(predictions: list) -> np.ndarray:
         ours = np.stack([p.joints_3d for p in predictions])
@@ -189,26 +200,33 @@ def per_photo_errors(whole: list, boxed: list, jittered: list, mp_3d: np.ndarray
         return np.linalg.norm(np.stack([p.joints_2d for p in predictions]) - mp_2d, axis=-1).mean(-1)
 
     return {
-        "whole photo (mm)": mm(whole),
-        "whole photo (px)": px(whole),
-        "detector crop (mm)": mm(boxed),
-        "detector crop (px)": px(boxed),
-        "6 moved boxes (mm)": np.mean([mm(out) for out in jittered], 0),
-        "6 moved boxes (px)": np.mean([px(out) for out in jittered], 0),
+        "whole_photo_mm": mm(whole),
+        "whole_photo_px": px(whole),
+        "detector_crop_mm": mm(boxed),
+        "detector_crop_px": px(boxed),
+        "moved_boxes_mm": np.mean([mm(out) for out in jittered], 0),
+        "moved_boxes_px": np.mean([px(out) for out in jittered], 0),
     }
 
 
-def paired_differences(ours: dict, theirs: dict, resamples: int = 4000, seed: int = 0) -> dict:
-    """Mean per-photo difference ours - theirs for each figure, with its 95 % bootstrap interval."""
+PAIRED_LABELS = {"whole_photo_mm": "whole photo (mm)", "whole_photo_px": "whole photo (px)",
+                 "detector_crop_mm": "detector crop (mm)", "detector_crop_px": "detector crop (px)",
+                 "moved_boxes_mm": "6 moved boxes (mm)", "moved_boxes_px": "6 moved boxes (px)"}  # fmt: skip
+
+
+def paired_differences(this: dict, baseline: dict, resamples: int = 4000, seed: int = 0) -> dict:
+    """Per figure of `per_photo_errors` (lower is better): the two means, the mean per-photo difference
+    this - baseline with its 95 % percentile-bootstrap interval (photos resampled), and the share of
+    photos where this is strictly lower (ties, e.g. identical answers, count as not better)."""
     rng = np.random.default_rng(seed)
     rows = {}
-    for name, mine in ours.items():
-        difference = mine - theirs[name]
+    for name, errors in this.items():
+        difference = errors - baseline[name]
         draws = rng.integers(0, len(difference), (resamples, len(difference)))
         means = difference[draws].mean(1)
         rows[name] = {
-            "this": float(mine.mean()),
-            "baseline": float(theirs[name].mean()),
+            "this": float(errors.mean()),
+            "baseline": float(baseline[name].mean()),
             "difference": float(difference.mean()),
             "low": float(np.percentile(means, 2.5)),
             "high": float(np.percentile(means, 97.5)),

@@ -159,10 +159,9 @@ def load_real_photos_bench():
     return module
 
 
-def test_real_photo_benchmarks_paired_comparison_matches_its_figures_and_finds_only_real_differences():
-    """`bench/real_photos.py --compare`: per-photo errors average to the figures the benchmark prints,
-    a small shift shared by every photo is found under per-photo noise far larger than it, and two
-    answers that differ only by noise get an interval that spans 0."""
+def test_real_photo_benchmarks_per_photo_figures_average_to_the_official_ones():
+    """`bench/real_photos.py` prints the means of its per-photo errors (what `--compare` pairs): each
+    must be the FreiHAND protocol's PA-MPJPE, or the mean joint distance in px, of the right crops."""
     from types import SimpleNamespace
 
     bench = load_real_photos_bench()
@@ -171,25 +170,46 @@ def test_real_photo_benchmarks_paired_comparison_matches_its_figures_and_finds_o
     truth = hands[rng.integers(0, len(hands), 60)] + rng.normal(0, 0.004, (60, 21, 3))
     truth_2d = rng.uniform(40, 180, (60, 21, 2))
 
-    hard = rng.uniform(0, 20, 60)  # pixels: some photos are hard for every checkpoint
+    def answers(noise_mm: float, noise_px: float) -> list:
+        return [SimpleNamespace(joints_3d=t + rng.normal(0, noise_mm / 1000, (21, 3)),
+                                joints_2d=t2 + rng.normal(0, noise_px, (21, 2)))
+                for t, t2 in zip(truth, truth_2d, strict=True)]  # fmt: skip
 
-    def answers(noise_mm: float) -> list:
-        return [SimpleNamespace(joints_3d=t + rng.normal(0, noise_mm / 1000, (21, 3)), joints_2d=t2 + [h, 0.0])
-                for t, t2, h in zip(truth, truth_2d, hard, strict=True)]  # fmt: skip
+    whole, boxed = answers(12, 9), answers(6, 3)
+    moved = [answers(4 + k, 1 + k) for k in range(6)]
+    errors = bench.per_photo_errors(whole, boxed, moved, truth, truth_2d)
 
-    base = answers(8)
-    errors = bench.per_photo_errors(base, base, [base] * 6, truth, truth_2d)
-    printed = evaluate_freihand(truth, None, np.stack([p.joints_3d for p in base]), None)["pa_mpjpe_mm"]
-    assert errors["whole photo (mm)"].mean() == pytest.approx(printed)
-    assert errors["whole photo (px)"].mean() == pytest.approx(float(hard.mean()))
+    def official(predictions: list) -> float:
+        return evaluate_freihand(truth, None, np.stack([p.joints_3d for p in predictions]), None)["pa_mpjpe_mm"]
 
-    better = [SimpleNamespace(joints_3d=p.joints_3d, joints_2d=p.joints_2d - np.array([0.5, 0.0])) for p in base]
-    rows = bench.paired_differences(bench.per_photo_errors(better, better, [better] * 6, truth, truth_2d), errors)
-    shifted = rows["detector crop (px)"]
-    assert shifted["difference"] == pytest.approx(-0.5, abs=0.02) and shifted["high"] < 0 < shifted["this"]
-    assert rows["detector crop (mm)"]["difference"] == 0  # same 3D answers
+    def distance(predictions: list) -> float:
+        return float(np.linalg.norm(np.stack([p.joints_2d for p in predictions]) - truth_2d, axis=-1).mean())
 
-    other = answers(8)  # the same quality, different noise
-    noise = bench.paired_differences(bench.per_photo_errors(other, other, [other] * 6, truth, truth_2d), errors)
-    row = noise["whole photo (mm)"]
-    assert row["low"] < 0 < row["high"]
+    assert errors["whole_photo_mm"].mean() == pytest.approx(official(whole))
+    assert errors["detector_crop_mm"].mean() == pytest.approx(official(boxed))
+    assert errors["moved_boxes_mm"].mean() == pytest.approx(np.mean([official(m) for m in moved]))
+    assert errors["whole_photo_px"].mean() == pytest.approx(distance(whole))
+    assert errors["detector_crop_px"].mean() == pytest.approx(distance(boxed))
+    assert errors["moved_boxes_px"].mean() == pytest.approx(np.mean([distance(m) for m in moved]))
+
+
+def test_real_photo_benchmarks_paired_interval_has_the_width_of_the_paired_mean():
+    """Photos hard for every checkpoint (spread 7 mm) must not widen the interval of a difference whose
+    own per-photo spread is 1 mm: its width is that of the paired mean, 2 x 1.96 x sd / sqrt(n)."""
+    bench = load_real_photos_bench()
+    rng = np.random.default_rng(5)
+    baseline = rng.uniform(5, 30, 200)
+    for shift in (-0.5, 0.0):
+        this = baseline + shift + rng.normal(0, 1.0, 200)
+        row = bench.paired_differences({"x": this}, {"x": baseline})["x"]
+        difference = this - baseline
+        width = 2 * 1.96 * difference.std() / np.sqrt(len(difference))
+        assert row["difference"] == pytest.approx(difference.mean())
+        assert row["high"] - row["low"] == pytest.approx(width, rel=0.15)
+        assert row["low"] < row["difference"] < row["high"]
+        assert row["this"] == pytest.approx(this.mean()) and row["baseline"] == pytest.approx(baseline.mean())
+    shifted = bench.paired_differences({"x": baseline - 0.5 + rng.normal(0, 1.0, 200)}, {"x": baseline})["x"]
+    assert shifted["high"] < 0  # 0.5 under a per-photo spread of 1 is found
+    half = np.r_[np.full(150, -1.0), np.full(50, 1.0)]
+    assert bench.paired_differences({"x": baseline + half}, {"x": baseline})["x"]["this_better_on"] == 0.75
+    assert bench.paired_differences({"x": baseline}, {"x": baseline})["x"]["this_better_on"] == 0.0
