@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cliphand.eval.metrics import procrustes_align
+from cliphand.eval.metrics import keypoint_errors, procrustes_align
 from cliphand.eval.protocols import evaluate_freihand
 from cliphand.hand import load_hand_model
 from cliphand.hand.gestures import GESTURES, gesture_templates
@@ -94,7 +94,6 @@ def main() -> None:
     errors = per_photo_errors(predictions, boxed, jittered, mp_3d, mp_2d)
     ours = np.stack([p.joints_3d for p in predictions])
     ours_2d = np.stack([p.joints_2d for p in predictions])
-    boxed_3d = np.stack([p.joints_3d for p in boxed])
     templates = gesture_templates(load_hand_model("openhand")).numpy()
     fixed = {name: pa_mpjpe(mp_3d, np.repeat(templates[g : g + 1], len(mp_3d), 0)) for g, name in enumerate(GESTURES)}
     best = min(fixed, key=fixed.get)
@@ -116,13 +115,13 @@ def main() -> None:
     }
     # Where the whole-photo error sits: per finger after Procrustes, and on the odd-numbered half of
     # the photos alone (bench/pose_prior.py fits the training prior's angles on the even half).
-    joint_error = np.linalg.norm(procrustes_align(mp_3d, ours) - mp_3d, axis=-1) * 1000
+    joint_error = keypoint_errors(mp_3d, procrustes_align(mp_3d, ours)) * 1000
     results["per_finger_pa_mm"] = {name: float(joint_error[:, idx].mean()) for name, idx in FINGER_JOINTS.items()}
-    results["odd_half_pa_mpjpe_vs_mediapipe_mm"] = pa_mpjpe(mp_3d[1::2], ours[1::2])
+    results["odd_half_pa_mpjpe_vs_mediapipe_mm"] = float(errors["whole_photo_mm"][1::2].mean())
     facing = view_features(mp_3d)[2]  # -1: the palm to the camera, +1: the back of the hand
     views = {"palm": facing < -0.3, "edge-on": np.abs(facing) <= 0.3, "back": facing > 0.3}
     results["detector_crop_by_facing_mm"] = {
-        name: {"images": int(chosen.sum()), "pa_mpjpe": pa_mpjpe(mp_3d[chosen], boxed_3d[chosen])}
+        name: {"images": int(chosen.sum()), "pa_mpjpe": float(errors["detector_crop_mm"][chosen].mean())}
         for name, chosen in views.items()
     }
     if baseline is not None:
@@ -194,10 +193,10 @@ def per_photo_errors(whole: list, boxed: list, jittered: list, mp_3d: np.ndarray
 
     def mm(predictions: list) -> np.ndarray:
         ours = np.stack([p.joints_3d for p in predictions])
-        return np.linalg.norm(procrustes_align(mp_3d, ours) - mp_3d, axis=-1).mean(-1) * 1000
+        return keypoint_errors(mp_3d, procrustes_align(mp_3d, ours)).mean(-1) * 1000
 
     def px(predictions: list) -> np.ndarray:
-        return np.linalg.norm(np.stack([p.joints_2d for p in predictions]) - mp_2d, axis=-1).mean(-1)
+        return keypoint_errors(mp_2d, np.stack([p.joints_2d for p in predictions])).mean(-1)
 
     return {
         "whole_photo_mm": mm(whole),
